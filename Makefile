@@ -1,0 +1,38 @@
+# Quick start:  make demo   (install + run the main job)   |   make test   (install + full test suite)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+.PHONY: demo test install install-dev lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+install: $(PY)
+	$(PIP) install --quiet -e .
+
+install-dev: $(PY)
+	$(PIP) install --quiet -e '.[dev,tfmot]'
+
+demo: install
+	$(VENV)/bin/kerasinit list
+	$(VENV)/bin/kerasinit describe xavier_uniform --fan-in 10
+	$(VENV)/bin/kerasinit describe normalized_xavier_uniform --fan-in 10 --fan-out 20
+	$(VENV)/bin/kerasinit describe plain_he_normal --fan-in 10
+	$(VENV)/bin/kerasinit plot-bounds xavier_uniform normalized_xavier_uniform he_uniform kwon_tanh_uniform --fan-in 1:100 --fan-out 10 --out demo_bounds.png
+
+test: install-dev
+	$(VENV)/bin/ruff check kerasinit tests benchmarks examples
+	$(PY) -m pytest -n 2 -q tests
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+bench: install-dev
+	$(PY) benchmarks/bench_init.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

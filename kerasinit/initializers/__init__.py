@@ -1,0 +1,59 @@
+"""kerasinit initializers: Keras mirrors, tutorial and Kwon variants, registry, gains."""
+
+from kerasinit.initializers.base import Description, KerasinitInitializer
+from kerasinit.initializers.fans import DEFAULT_NEGATIVE_SLOPE, compute_fans, gain
+from kerasinit.initializers.kwon import (
+    KwonLogisticNormal,
+    KwonLogisticUniform,
+    KwonNormal,
+    KwonReluNormal,
+    KwonReluUniform,
+    KwonTanhNormal,
+    KwonTanhUniform,
+    KwonUniform,
+)
+from kerasinit.initializers.mirrors import (
+    STFT,
+    Constant,
+    GlorotNormal,
+    GlorotUniform,
+    HeNormal,
+    HeUniform,
+    Identity,
+    LecunNormal,
+    LecunUniform,
+    Ones,
+    Orthogonal,
+    RandomNormal,
+    RandomUniform,
+    TruncatedNormal,
+    VarianceScaling,
+    Zeros,
+)
+from kerasinit.initializers.registry import CATALOGUE, deserialize, get, serialize
+from kerasinit.initializers.tutorial import (
+    AlexNetNormal,
+    LeakyHeNormal,
+    LeakyHeUniform,
+    NormalizedXavierUniform,
+    PlainHeNormal,
+    XavierNormal,
+    XavierUniform,
+)
+
+#: The Keras built-ins mirrored here (class name -> Keras class).
+KERAS_MIRRORS = (
+    "Zeros", "Ones", "Constant", "Identity", "STFT", "RandomNormal", "RandomUniform", "TruncatedNormal",
+    "VarianceScaling", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal",
+    "LecunUniform", "Orthogonal",
+)
+
+__all__ = [
+    "CATALOGUE", "DEFAULT_NEGATIVE_SLOPE", "KERAS_MIRRORS", "STFT", "AlexNetNormal", "Constant",
+    "Description", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
+    "KerasinitInitializer", "KwonLogisticNormal", "KwonLogisticUniform", "KwonNormal", "KwonReluNormal",
+    "KwonReluUniform", "KwonTanhNormal", "KwonTanhUniform", "KwonUniform", "LeakyHeNormal",
+    "LeakyHeUniform", "LecunNormal", "LecunUniform", "NormalizedXavierUniform", "Ones", "Orthogonal",
+    "PlainHeNormal", "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling",
+    "XavierNormal", "XavierUniform", "Zeros", "compute_fans", "deserialize", "gain", "get", "serialize",
+]

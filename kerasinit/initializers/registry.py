@@ -1,0 +1,164 @@
+"""The kerasinit registry: ``register``, ``get``, ``serialize`` and ``deserialize``.
+
+Every class is registered with Keras under package ``kerasinit`` (so ``.keras`` files and JSON
+configs name it ``"kerasinit>Name"`` and load with nothing but ``import kerasinit``) and with
+this module, which also resolves snake_case aliases and Keras's own names to our classes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import keras.src.initializers
+from keras.src.utils.naming import to_snake_case
+
+PACKAGE = "kerasinit"
+
+#: Class name -> class, in registration order.
+CATALOGUE: dict[str, type] = {}
+#: Every accepted string (class names, ``kerasinit>Name``, snake_case and Keras aliases) -> class.
+_NAMES: dict[str, type] = {}
+#: Names that Keras itself resolves (never put into Keras's global custom objects).
+_KERAS_NAMES = set(keras.src.initializers.ALL_OBJECTS_DICT)
+
+
+def register(*aliases: str) -> Callable[[type], type]:
+    """Class decorator: register with Keras (package ``kerasinit``) and with :func:`get`.
+
+    ``aliases`` are extra accepted strings (the snake_case of the class name is always added).
+    Aliases that Keras does not already use are also added to Keras's global custom objects, so
+    ``Dense(4, kernel_initializer="kwon_tanh_uniform")`` works after ``import kerasinit``.
+    """
+
+    def wrap(cls: type) -> type:
+        cls = keras.saving.register_keras_serializable(package=PACKAGE)(cls)
+        name = cls.__name__
+        CATALOGUE[name] = cls
+        snake = to_snake_case(name)
+        for alias in (name, f"{PACKAGE}>{name}", snake, *aliases):
+            _NAMES[alias] = cls
+        if getattr(sys.modules.get("tf_keras"), "saving", None) is not None:
+            from kerasinit.compat.tf_keras import register_all
+
+            register_all()
+        custom = keras.saving.get_custom_objects()
+        for alias in (snake, *aliases):
+            if alias not in _KERAS_NAMES and alias not in custom:
+                custom[alias] = cls
+        return cls
+
+    return wrap
+
+
+def names() -> dict[str, list[str]]:
+    """Class name -> every string that resolves to it."""
+    out: dict[str, list[str]] = {n: [] for n in CATALOGUE}
+    for alias, cls in _NAMES.items():
+        out[cls.__name__].append(alias)
+    return out
+
+
+def canonical_alias(cls: type) -> str:
+    """The snake_case name used by the command line (``kwon_tanh_uniform``)."""
+    return to_snake_case(cls.__name__)
+
+
+def resolve(name: str) -> type:
+    """The class for a registered name or alias; ``ValueError`` listing the choices otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"argument `identifier` must be a string name; received {name!r}.")
+    cls = _NAMES.get(name)
+    if cls is None:
+        choices = sorted(canonical_alias(c) for c in CATALOGUE.values())
+        raise ValueError(
+            f"Unknown initializer {name!r}. Allowed names: {', '.join(choices)} "
+            f"(also the class names, 'kerasinit>ClassName' and Keras's aliases)."
+        )
+    return cls
+
+
+def _instantiate(cls: type, config: dict[str, Any]) -> keras.initializers.Initializer:
+    if not isinstance(config, dict):
+        raise TypeError(f"argument `config` of {cls.__name__} must be a dict; received {config!r}.")
+    bad = [k for k in config if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"argument `config` of {cls.__name__} must have string keys; received {bad!r}.")
+    try:
+        return cls.from_config(dict(config))
+    except TypeError as exc:
+        params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        unknown = [k for k in config if k not in params]
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__}: unknown config key(s) {unknown}; allowed keys: {params}."
+            ) from exc
+        raise
+
+
+def deserialize(config: Any, custom_objects: dict[str, Any] | None = None) -> Any:
+    """Build an initializer from a Keras-style config dict (mirrors ``keras.initializers.deserialize``).
+
+    Accepts ``{"class_name": ..., "config": {...}}`` with optional ``module`` and
+    ``registered_name``; Keras's own class names resolve to the kerasinit mirrors, and names found
+    in ``custom_objects`` to those objects.
+    """
+    if isinstance(config, str):
+        return get(config)
+    if not isinstance(config, dict):
+        raise TypeError(f"argument `config` must be a dict or a string; received {config!r}.")
+    if "class_name" not in config:
+        raise ValueError(f"argument `config` must have a 'class_name' key; received keys {list(config)}.")
+    class_name = config["class_name"]
+    if not isinstance(class_name, str):
+        raise TypeError(f"config['class_name'] must be a string; received {class_name!r}.")
+    inner = config.get("config", {})
+    if inner is None:
+        inner = {}
+    registered = config.get("registered_name")
+    custom_objects = custom_objects or {}
+    for key in (registered, class_name):
+        if isinstance(key, str) and key in custom_objects:
+            obj = custom_objects[key]
+            return _instantiate(obj, inner) if inspect.isclass(obj) else obj
+    cls = _NAMES.get(registered) if isinstance(registered, str) else None
+    cls = cls or resolve(class_name)
+    return _instantiate(cls, inner)
+
+
+def serialize(initializer: Any) -> dict[str, Any]:
+    """The Keras config of ``initializer`` (mirrors ``keras.initializers.serialize``)."""
+    return keras.saving.serialize_keras_object(initializer)
+
+
+def get(identifier: Any) -> Any:
+    """Retrieve an initializer, like ``keras.initializers.get`` but resolving to kerasinit classes.
+
+    ``identifier`` may be an instance (returned as is), an initializer class (instantiated with
+    defaults), a config dict, a name (``"KwonTanhUniform"``, ``"kerasinit>KwonTanhUniform"``,
+    ``"kwon_tanh_uniform"``, Keras's ``"glorot_uniform"``...), a callable ``(shape, dtype)``, or
+    ``None``.
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, keras.initializers.Initializer):
+        return identifier
+    if inspect.isclass(identifier):
+        if issubclass(identifier, keras.initializers.Initializer):
+            return identifier()
+        raise TypeError(
+            f"argument `identifier` is a class but not a keras.initializers.Initializer: {identifier!r}."
+        )
+    if isinstance(identifier, str):
+        return resolve(identifier)()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        "argument `identifier` must be None, an Initializer instance or class, a config dict, "
+        f"a registered name or a callable; received {identifier!r} (type {type(identifier).__name__})."
+    )
