@@ -62,7 +62,7 @@ class Zeros(KerasinitInitializer, ki.Zeros):
 
 @register("one")
 class Ones(KerasinitInitializer, ki.Ones):
-    """All ones."""
+    """All ones (a common bias or scale initializer; like zeros, it keeps units identical)."""
 
     formula = "W = 1"
 
@@ -72,27 +72,18 @@ class Ones(KerasinitInitializer, ki.Ones):
 
 @register()
 class Constant(KerasinitInitializer, ki.Constant):
-    """Every entry equals ``value`` (a finite real number, or an array broadcastable to the shape)."""
+    """Every entry equals ``value`` (a finite real scalar)."""
 
     formula = "W = value"
 
     def __init__(self, value: Any = 0.0) -> None:
-        if isinstance(value, list | tuple | np.ndarray):
-            arr = np.asarray(value)
-            if arr.dtype.kind not in "biuf" or not np.all(np.isfinite(arr)):
-                raise ValueError(f"Constant: argument `value` must hold finite real numbers; received {value!r}.")
-        else:
-            check_real("value", value, owner="Constant")
+        check_real("value", value, owner="Constant")
         super().__init__(value=value)
 
     def describe(self, shape: Any) -> Description:
-        shape = check_shape(shape, owner="Constant")
-        vals = np.broadcast_to(np.asarray(self.value, dtype="float64"), shape) if shape else np.asarray(self.value, dtype="float64")
-        lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 0.0)
-        return self._record(
-            shape, family="constant", distribution="constant", mean=float(vals.mean()) if vals.size else 0.0,
-            std=float(vals.std()) if vals.size else 0.0, bounds=(lo, hi), params={"value": self.value},
-        )
+        v = float(self.value)
+        return self._record(shape, family="constant", distribution="constant", mean=v, std=0.0, bounds=(v, v),
+                            params={"value": v})
 
 
 @register("IdentityInitializer")
@@ -145,8 +136,13 @@ class STFT(KerasinitInitializer, FloatOnly, ki.STFT):
             check_choice("scaling", scaling, ("density", "spectrum"), owner="STFT")
         if not isinstance(periodic, bool):
             raise TypeError(f"STFT: argument `periodic` must be a bool; received {periodic!r}.")
-        if window is not None and not isinstance(window, str | list | tuple | np.ndarray):
-            raise TypeError(f"STFT: argument `window` must be None, a scipy window name or an array; received {window!r}.")
+        if window is not None and not isinstance(window, str):
+            arr = np.asarray(window) if isinstance(window, list | tuple | np.ndarray) else None
+            if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)):
+                raise TypeError(
+                    f"STFT: argument `window` must be None, a scipy.signal window name or a 1-D array of "
+                    f"finite reals; received {window!r}."
+                )
         if isinstance(window, str):
             import scipy.signal
 
@@ -215,7 +211,7 @@ class TruncatedNormal(KerasinitInitializer, FloatOnly, ki.TruncatedNormal):
 
 @register("uniform")
 class RandomUniform(KerasinitInitializer, FloatOnly, ki.RandomUniform):
-    """U[minval, maxval)."""
+    """U[minval, maxval): mean (minval + maxval)/2, std (maxval - minval)/√12."""
 
     formula = "U[minval, maxval)"
     is_random = True

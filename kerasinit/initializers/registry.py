@@ -35,6 +35,9 @@ def register(*aliases: str) -> Callable[[type], type]:
     """
 
     def wrap(cls: type) -> type:
+        # Public module, as NumPy's ``set_module`` does: saved configs say ``"module": "kerasinit"``
+        # whatever file the class lives in, so moving code never changes saved models.
+        cls.__module__ = PACKAGE
         cls = keras.saving.register_keras_serializable(package=PACKAGE)(cls)
         name = cls.__name__
         CATALOGUE[name] = cls

@@ -1,0 +1,77 @@
+"""Shared helpers for the kerasinit test suite (TensorFlow backend, CPU)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import kerasinit  # noqa: E402
+from kerasinit.initializers.registry import CATALOGUE  # noqa: E402
+
+ALL_CLASSES = list(CATALOGUE.values())
+RANDOM_CLASSES = [c for c in ALL_CLASSES if c.is_random]
+
+#: Non-default arguments per class, so configs carry something worth round-tripping.
+EXAMPLE_KWARGS: dict[str, dict] = {
+    "Constant": {"value": 0.5},
+    "Identity": {"gain": 2.0},
+    "STFT": {"side": "imag", "window": "hamming", "scaling": "spectrum", "periodic": True},
+    "RandomNormal": {"mean": 0.1, "stddev": 0.2},
+    "TruncatedNormal": {"mean": -0.1, "stddev": 0.3},
+    "RandomUniform": {"minval": -0.2, "maxval": 0.4},
+    "VarianceScaling": {"scale": 2.5, "mode": "fan_out", "distribution": "uniform"},
+    "HeNormal": {"truncated": False},
+    "Orthogonal": {"gain": 1.5},
+    "KwonUniform": {"activation": "tanh"},
+    "KwonNormal": {"activation": "logistic", "factor": 4.0},
+    "KwonTanhUniform": {"factor": 3.0},
+    "LeakyHeNormal": {"negative_slope": 0.1},
+    "LeakyHeUniform": {"negative_slope": 0.3},
+    "AlexNetNormal": {"stddev": 0.02},
+}
+
+
+def example(cls: type, seed: int | None = 7) -> keras.initializers.Initializer:
+    """An instance of ``cls`` with non-default arguments and, if random, an integer seed."""
+    kwargs = dict(EXAMPLE_KWARGS.get(cls.__name__, {}))
+    if cls.is_random:
+        kwargs["seed"] = seed
+    return cls(**kwargs)
+
+
+def supports(cls: type, shape: tuple[int, ...]) -> bool:
+    """Whether ``cls`` accepts ``shape`` (Identity is 2-D only, STFT 3-D only, Orthogonal rank >= 2)."""
+    name = cls.__name__
+    if name == "STFT":
+        return len(shape) == 3 and shape[1] == 1
+    if name == "Identity":
+        return len(shape) == 2
+    if name == "Orthogonal":
+        return len(shape) >= 2
+    return True
+
+
+def to_np(x) -> np.ndarray:
+    return keras.ops.convert_to_numpy(x)
+
+
+def run_python(code: str, *args: str, timeout: int = 300) -> str:
+    """Run ``code`` in a fresh interpreter (same venv); return stdout, fail with stderr on error."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+__all__ = ["ALL_CLASSES", "RANDOM_CLASSES", "example", "kerasinit", "run_python", "supports", "to_np"]
