@@ -38,11 +38,11 @@ def fan_for_mode(fan_in: int, fan_out: int, mode: str) -> float:
 
 
 def check_nonzero_fans(shape: tuple[int, ...], fan_in: int, fan_out: int, mode: str, owner: str) -> None:
-    n = fan_for_mode(fan_in, fan_out, mode)
-    if n <= 0:
+    """A zero fan (any zero dimension) is an error; Keras silently divides by ``max(1, fan)``."""
+    if min(fan_in, fan_out) <= 0 or fan_for_mode(fan_in, fan_out, mode) <= 0:
         raise ValueError(
             f"{owner}: argument `shape`={shape} gives fan_in={fan_in}, fan_out={fan_out}; "
-            f"mode={mode!r} needs a fan of at least 1 (every dimension must be >= 1)."
+            f"variance scaling (mode={mode!r}) needs fans of at least 1 (every dimension must be >= 1)."
         )
 
 

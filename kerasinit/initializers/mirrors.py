@@ -80,6 +80,16 @@ class Constant(KerasinitInitializer, ki.Constant):
         check_real("value", value, owner="Constant")
         super().__init__(value=value)
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Constant:
+        config = dict(config)
+        if isinstance(config.get("value"), dict):  # a serialized NumPy scalar or tensor
+            try:
+                config["value"] = keras.saving.deserialize_keras_object(config["value"])
+            except Exception as exc:  # noqa: BLE001 - any failure means a malformed value
+                raise TypeError(f"Constant: config['value'] is not a serialized number: {config['value']!r}.") from exc
+        return cls(**config)
+
     def describe(self, shape: Any) -> Description:
         v = float(self.value)
         return self._record(shape, family="constant", distribution="constant", mean=v, std=0.0, bounds=(v, v),
