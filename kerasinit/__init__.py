@@ -13,11 +13,11 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("kerasinit", "-m", "
     # (a library import never changes the caller's logging).
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from kerasinit.initializers import *  # noqa: E402, F403
-from kerasinit.initializers import __all__ as _init_all  # noqa: E402
 from kerasinit.compat import install_tf_keras_hook as _install_tf_keras_hook  # noqa: E402
 from kerasinit.compat import tf_keras_custom_objects  # noqa: E402
 from kerasinit.describe import bounds_table, describe, summarize  # noqa: E402
+from kerasinit.initializers import *  # noqa: E402, F403
+from kerasinit.initializers import __all__ as _init_all  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
-
-
 
 
 def _fan_range(text: str) -> list[int]:

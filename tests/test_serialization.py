@@ -44,11 +44,11 @@ def build_zoo(use_strings: bool = False) -> keras.Model:
 
 
 def kernels(model) -> dict[str, np.ndarray]:
-    return {l.name: to_np(l.kernel) for l in model.layers if hasattr(l, "kernel")}
+    return {layer.name: to_np(layer.kernel) for layer in model.layers if hasattr(layer, "kernel")}
 
 
 def init_configs(model) -> dict[str, dict]:
-    return {l.name: keras.initializers.serialize(l.kernel_initializer) for l in model.layers if hasattr(l, "kernel")}
+    return {layer.name: keras.initializers.serialize(layer.kernel_initializer) for layer in model.layers if hasattr(layer, "kernel")}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def zoo():
 
 
 def test_every_initializer_works_by_object_in_dense_and_conv(zoo):
-    named = {l.name: l for l in zoo.layers}
+    named = {layer.name: layer for layer in zoo.layers}
     for cls in ALL_CLASSES:
         alias = canonical_alias(cls)
         layer = named.get(f"dense_{alias}") or named[f"conv1d_{alias}"]
