@@ -24,9 +24,11 @@ demo: install
 	$(VENV)/bin/kerasinit describe plain_he_normal --fan-in 10
 	$(VENV)/bin/kerasinit plot-bounds xavier_uniform normalized_xavier_uniform he_uniform kwon_tanh_uniform --fan-in 1:100 --fan-out 10 --out demo_bounds.png
 
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+
 test: install-dev
 	$(VENV)/bin/ruff check kerasinit tests benchmarks examples
-	$(PY) -m pytest -n 2 -q tests
+	$(PY) -m pytest -n 2 -q --nbmake tests $(NOTEBOOKS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,29 @@
+"""The example scripts run and print what they claim."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_example(name: str, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / name), *args], capture_output=True, text=True,
+                          timeout=300, env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_initializer_in_layers():
+    out = run_example("initializer_in_layers.py")
+    assert "same weights: True" in out
+    assert "['KwonTanhUniform', 'PlainHeNormal', 'XavierUniform']" in out
+
+
+def test_weight_statistics(tmp_path):
+    out = run_example("weight_statistics.py", "--out", str(tmp_path / "b.png"))
+    line = next(x for x in out.splitlines() if x.startswith("normalized_xavier_uniform"))
+    assert "±0.447214" in line
+    assert (tmp_path / "b.png").exists()
