@@ -75,7 +75,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows = []
     for name, cls in CATALOGUE.items():
-        init = cls()
+        init = cls.example()
         d = init.describe(cls.example_shape)
         rows.append({"name": canonical_alias(cls), "class": name, "distribution": d.distribution,
                      "formula": init.formula_text(), "reference": cls.reference})

@@ -36,20 +36,33 @@ EXAMPLE_KWARGS: dict[str, dict] = {
     "LeakyHeNormal": {"negative_slope": 0.1},
     "LeakyHeUniform": {"negative_slope": 0.3},
     "AlexNetNormal": {"stddev": 0.02},
+    "DeltaOrthogonal": {"gain": 1.2},
+    "Dirac": {"groups": 2},
+    "SparseNormal": {"nonzero_per_unit": 4, "stddev": 0.5},
 }
 
 
 def example(cls: type, seed: int | None = 7) -> keras.initializers.Initializer:
     """An instance of ``cls`` with non-default arguments and, if random, an integer seed."""
+    if cls.__name__ == "FromArray":
+        return cls.example()
     kwargs = dict(EXAMPLE_KWARGS.get(cls.__name__, {}))
     if cls.is_random:
         kwargs["seed"] = seed
     return cls(**kwargs)
 
 
-def supports(cls: type, shape: tuple[int, ...]) -> bool:
-    """Whether ``cls`` accepts ``shape`` (Identity is 2-D only, STFT 3-D only, Orthogonal rank >= 2)."""
+def supports(cls: type, shape: tuple[int, ...], defaults: bool = False) -> bool:
+    """Whether ``cls`` (as :func:`example` builds it, or with default arguments) accepts ``shape``."""
     name = cls.__name__
+    if name == "FromArray":
+        return shape == cls.example_shape
+    if name == "DeltaOrthogonal":
+        return 3 <= len(shape) <= 5 and shape[-2] <= shape[-1]
+    if name == "Dirac":
+        return 3 <= len(shape) <= 5 and (defaults or shape[-1] % 2 == 0)
+    if name == "SparseNormal":
+        return len(shape) >= 2 and int(np.prod(shape[:-1])) >= (15 if defaults else 4)
     if name == "STFT":
         return len(shape) == 3 and shape[1] == 1
     if name == "Identity":

@@ -5,7 +5,9 @@ N >= 100,000 values (fixed seed) and check
 - the mean within 5 standard errors (SE = std/sqrt(N)),
 - the variance within 5 standard errors (SE estimated from the sample's fourth moment),
 - a Kolmogorov-Smirnov test against the stated distribution: p > 1e-3.
-Orthogonal matrices are not i.i.d.: their variance is exact (checked), their rows/columns orthonormal.
+Orthogonal and delta-orthogonal kernels are not i.i.d.: their variance is exact (checked) and
+their structure is checked in tests/test_structured.py. Sparse kernels: exactly k nonzeros per
+unit, and a KS test of the nonzero values against N(0, stddev^2).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ CASES = [
     for cls in RANDOM_CLASSES
     for shape in SHAPES
     for defaults in (True, False)
-    if supports(cls, shape) and (defaults or cls.__name__ in ("RandomUniform", "VarianceScaling", "KwonNormal", "TruncatedNormal"))
+    if supports(cls, shape, defaults) and (defaults or cls.__name__ in ("RandomUniform", "VarianceScaling", "KwonNormal", "TruncatedNormal", "SparseNormal"))
 ]
 
 
@@ -65,7 +67,14 @@ def test_moments_and_distribution(cls, shape, defaults):
         lo, hi = desc.bounds
         tol = 1e-6 * max(1.0, abs(lo), abs(hi))
         assert x.min() >= lo - tol and x.max() <= hi + tol
-    if desc.distribution == "orthogonal":
+    if desc.distribution in ("orthogonal", "delta_orthogonal"):
+        return
+    if desc.distribution == "sparse_normal":
+        density = desc.params["density"]
+        assert np.count_nonzero(x) == round(density * x.size)  # exactly k per unit, every draw
+        nonzero = x[x != 0]
+        p = stats.kstest(nonzero, stats.norm(scale=init.stddev).cdf).pvalue
+        assert p > 1e-3, f"KS p-value {p:.2e} for the nonzero sparse values"
         return
     p = stats.kstest(x, _cdf(desc)).pvalue
     assert p > 1e-3, f"KS p-value {p:.2e} for {desc.distribution}"

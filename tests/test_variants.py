@@ -86,13 +86,16 @@ def test_config_round_trip(cls):
     clone = cls.from_config(config)
     assert clone.get_config() == config
     shape = cls.example_shape
+    if cls is kerasinit.FromArray:  # by design the values are not in the config (they live in the weights)
+        assert clone.is_placeholder and clone.verify(init.values) and config["shape"] == list(shape)
+        return
     np.testing.assert_array_equal(to_np(init(shape)), to_np(clone(shape)))
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
 def test_docstring_and_formula(cls):
     assert cls.__doc__ and len(cls.__doc__) > 20
-    assert cls().formula_text()
+    assert cls.example().formula_text()
     if issubclass(cls, kerasinit.VarianceScaling) and cls is not kerasinit.VarianceScaling:
         assert cls.reference, f"{cls.__name__} should cite its paper"
 

@@ -12,6 +12,7 @@ from kerasinit.initializers.kwon import (
     KwonTanhUniform,
     KwonUniform,
 )
+from kerasinit.initializers.lsuv import lsuv
 from kerasinit.initializers.mirrors import (
     STFT,
     Constant,
@@ -30,7 +31,10 @@ from kerasinit.initializers.mirrors import (
     VarianceScaling,
     Zeros,
 )
+from kerasinit.initializers.policy import recommend, reinitialize
 from kerasinit.initializers.registry import CATALOGUE, deserialize, get, serialize
+from kerasinit.initializers.snapshot import FromArray
+from kerasinit.initializers.structured import DeltaOrthogonal, Dirac, SparseNormal
 from kerasinit.initializers.tutorial import (
     AlexNetNormal,
     LeakyHeNormal,
@@ -50,10 +54,11 @@ KERAS_MIRRORS = (
 
 __all__ = [
     "CATALOGUE", "DEFAULT_NEGATIVE_SLOPE", "KERAS_MIRRORS", "STFT", "AlexNetNormal", "Constant",
-    "Description", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
+    "DeltaOrthogonal", "Description", "Dirac", "FromArray", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
     "KerasinitInitializer", "KwonLogisticNormal", "KwonLogisticUniform", "KwonNormal", "KwonReluNormal",
     "KwonReluUniform", "KwonTanhNormal", "KwonTanhUniform", "KwonUniform", "LeakyHeNormal",
     "LeakyHeUniform", "LecunNormal", "LecunUniform", "NormalizedXavierUniform", "Ones", "Orthogonal",
-    "PlainHeNormal", "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling",
-    "XavierNormal", "XavierUniform", "Zeros", "compute_fans", "deserialize", "gain", "get", "serialize",
+    "PlainHeNormal", "RandomNormal", "RandomUniform", "SparseNormal", "TruncatedNormal", "VarianceScaling",
+    "XavierNormal", "XavierUniform", "Zeros", "compute_fans", "deserialize", "gain", "get", "lsuv", "recommend", "reinitialize",
+    "serialize",
 ]

@@ -88,6 +88,11 @@ class KerasinitInitializer:
     #: A shape this initializer supports, used by ``kerasinit list`` and the tests.
     example_shape: ClassVar[tuple[int, ...]] = (10, 10)
 
+    @classmethod
+    def example(cls) -> KerasinitInitializer:
+        """An instance that works on :attr:`example_shape` (``cls()`` unless arguments are required)."""
+        return cls()
+
     def describe(self, shape: Any) -> Description:  # pragma: no cover - every class overrides
         raise NotImplementedError
 
