@@ -41,6 +41,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(p) for p in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shape must look like 3,3,16,32; received {text!r}") from None
+    if not dims or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"--shape sizes must be >= 1; received {text!r}")
+    return dims
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kerasinit", description="Weight initialization for Keras 3: choose, see, test.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -50,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("describe", help="bounds, expected and sampled statistics for one initializer")
     p.add_argument("name", help="initializer name, e.g. xavier_uniform, kwon_tanh_uniform, he_normal")
-    p.add_argument("--fan-in", type=_positive_int, required=True, help="fan-in of the layer")
+    p.add_argument("--fan-in", type=_positive_int, default=None, help="fan-in of the layer (a 2-D kernel)")
     p.add_argument("--fan-out", type=_positive_int, default=None, help="fan-out (default: equal to fan-in)")
+    p.add_argument("--shape", type=_shape, default=None,
+                   help="full kernel shape instead of fans, e.g. 3,3,16,32 (conv kernels: delta_orthogonal, dirac)")
     p.add_argument("--samples", type=_positive_int, default=1000, help="how many weights to draw (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -97,8 +109,15 @@ def cmd_describe(args: argparse.Namespace) -> int:
     from kerasinit.describe import summarize
     from kerasinit.initializers.registry import get
 
+    if args.shape is not None:
+        if args.fan_in is not None or args.fan_out is not None:
+            raise ValueError("give either --shape or --fan-in/--fan-out, not both")
+        shape = args.shape
+    elif args.fan_in is None:
+        raise ValueError("give --fan-in N (and optionally --fan-out M) or --shape 3,3,16,32")
+    else:
+        shape = (args.fan_in, args.fan_out if args.fan_out is not None else args.fan_in)
     init = get(args.name)
-    shape = (args.fan_in, args.fan_out if args.fan_out is not None else args.fan_in)
     summary = summarize(init, shape=shape, n=args.samples, seed=args.seed)
     if args.json:
         print(json.dumps({"name": args.name, **summary.to_dict()}, indent=2))

@@ -44,6 +44,20 @@ def test_describe_json_and_samples(capsys):
     assert abs(data["std"] - data["expected"]["std"]) < 5 * data["expected"]["std"] / (2 * 5000) ** 0.5
 
 
+def test_describe_with_a_full_shape(capsys):
+    code, out, _ = run(capsys, "describe", "delta_orthogonal", "--shape", "3,3,16,32", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["expected"]["std"] == pytest.approx(1 / (9 * 32) ** 0.5)
+    assert data["n"] >= 1000
+    code, _, err = run(capsys, "describe", "delta_orthogonal", "--fan-in", "10")
+    assert code == 2 and "rank 3 to 5" in err and "(10, 10)" in err
+    code, _, err = run(capsys, "describe", "he_normal", "--shape", "3,3", "--fan-in", "3")
+    assert code == 2 and "not both" in err
+    code, _, err = run(capsys, "describe", "he_normal")
+    assert code == 2 and "--fan-in" in err
+
+
 def test_list_shows_every_initializer(capsys):
     code, out, _ = run(capsys, "list", "--json")
     rows = json.loads(out)
