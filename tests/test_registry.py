@@ -120,11 +120,14 @@ def test_bad_input_gets_a_clear_error(make, exc, pattern):
 # ----------------------------------------------------------------------------- fuzz
 NAMES = [*kerasinit.CATALOGUE, "glorot_uniform", "kerasinit>KwonTanhUniform", "normal", "Nope", "", "Initializer"]
 KEYS = ["seed", "scale", "mode", "distribution", "mean", "stddev", "minval", "maxval", "gain", "value", "activation",
-        "factor", "negative_slope", "truncated", "input_axes", "output_axes", "side", "window", "scaling", "periodic", "bogus"]
+        "factor", "negative_slope", "truncated", "input_axes", "output_axes", "side", "window", "scaling", "periodic",
+        "groups", "nonzero_per_unit", "sparsity", "shape", "values", "dtype", "sha256", "bogus"]
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True, allow_infinity=True),
     st.floats(-5, 5), st.text(max_size=6),
-    st.sampled_from(["fan_in", "fan_avg", "uniform", "normal", "NORMAL", "tanh", "relu", "hann", "real", "imag", "density"]),
+    st.sampled_from(["fan_in", "fan_avg", "uniform", "normal", "NORMAL", "tanh", "relu", "hann", "real", "imag", "density",
+                     "float32", "int32", "float64"]),
+    st.sampled_from([[8, 8], [10, 10], [30, 10], [16, 1, 9], [3, 3, 4, 8], [3, 3, 4, 4]]),
     st.lists(st.integers(-3, 3), max_size=3), st.lists(st.floats(-2, 2), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
