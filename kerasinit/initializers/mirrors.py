@@ -19,6 +19,7 @@ from keras import initializers as ki
 from kerasinit._validation import (
     check_axes,
     check_choice,
+    check_float_dtype,
     check_real,
     check_seed,
     check_shape,
@@ -416,6 +417,9 @@ class Orthogonal(KerasinitInitializer, FloatOnly, ki.Orthogonal):
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         shape = check_shape(shape, owner=type(self).__name__)
         self._rows_cols(shape, type(self).__name__)
+        if check_float_dtype(dtype, owner=type(self).__name__) == "bfloat16":
+            # TensorFlow's QR has no bfloat16 kernel (Keras's Orthogonal fails): factor in float32.
+            return keras.ops.cast(super().__call__(shape, dtype="float32"), "bfloat16")
         return super().__call__(shape, dtype=dtype)
 
     def describe(self, shape: Any) -> Description:
