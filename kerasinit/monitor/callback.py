@@ -1,0 +1,426 @@
+"""``VarianceMonitor``: per-layer weight, activation and gradient statistics during training.
+
+Design (SPEC §3): a standalone callback that builds ONE multi-output probe model (the model's
+prediction plus every tracked layer's output) instead of overriding layers' ``call``; at each
+record it runs one forward pass of that model on a fixed probe batch and, for gradients, one
+backward pass for all layers together (see :mod:`kerasinit.monitor._backend`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasinit.monitor import stats
+from kerasinit.monitor._backend import build_probe_function, gradients_supported
+from kerasinit.monitor.probe import Probe, probe_from_fit, resolve_probe, validate_probe
+from kerasinit.monitor.writers import HistogramEntry, MonitorHistory, Writer, make_writer
+
+TRACKABLE: tuple[str, ...] = stats.KINDS
+ON_ANOMALY: tuple[str, ...] = ("warn", "stop", "ignore")
+KERNEL_ATTRIBUTES: tuple[str, ...] = ("kernel", "depthwise_kernel", "embeddings")
+
+
+class VarianceAnomalyWarning(UserWarning):
+    """NaN/Inf in a tracked tensor, or an activation-std ratio last/first layer out of bounds."""
+
+
+def kernel_of(layer: Any) -> Any | None:
+    """The layer's main weight tensor (``kernel``, ``depthwise_kernel`` or ``embeddings``) or None."""
+    if isinstance(layer, keras.Model):
+        return None
+    for name in KERNEL_ATTRIBUTES:
+        try:
+            value = getattr(layer, name, None)
+        except (AttributeError, ValueError):
+            value = None
+        if isinstance(value, keras.Variable):
+            return value
+    return None
+
+
+def _is_graph_model(model: Any) -> bool:
+    """Sequential and functional models have a symbolic graph whose layer outputs can be reached."""
+    try:
+        return bool(getattr(model, "inputs", None)) and bool(getattr(model, "outputs", None))
+    except (AttributeError, ValueError):
+        return False
+
+
+def _graph_inputs(model: Any) -> Any:
+    """The model's symbolic inputs in the structure its ``call`` expects."""
+    try:
+        return model.input
+    except (AttributeError, ValueError):
+        inputs = model.inputs
+        return inputs[0] if len(inputs) == 1 else inputs
+
+
+def _graph_outputs(model: Any) -> Any:
+    try:
+        return model.output
+    except (AttributeError, ValueError):
+        outputs = model.outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+class VarianceMonitor(keras.callbacks.Callback):
+    """Record per-layer statistics of weights, activations and gradients while a model trains.
+
+    At each record the monitor adds one row per (layer, kind) to :attr:`history`, with
+    ``epoch`` = completed epochs, ``step`` = optimizer iterations, ``depth`` = the layer's index
+    among the tracked layers, and the statistics of :mod:`kerasinit.monitor.stats`:
+
+    * ``"weights"``: mean, std, var, min, max, zero_fraction of the layer kernel;
+    * ``"activations"``: mean, std, var, min, max, p98_abs (Glorot & Bengio 2010, Fig. 3),
+      dead_fraction (ReLU family), saturated_fraction (sigmoid/tanh) of the layer output on the probe;
+    * ``"gradients"``: mean, std, var, min, max, norm of dL/dW on the probe and
+      grad_weight_rms_ratio = rms(dL/dW) / rms(W);
+    * ``"output_gradients"`` (opt-in): the same for dL/dy of the layer output (Glorot & Bengio 2010,
+      Fig. 7).
+
+    A record is taken before the first batch of training (step 0 on a fresh run), at the end of
+    every epoch (``every_epoch``) and every ``every_n_batches`` optimizer steps.
+
+    Args:
+        probe: ``"auto"`` (the first training batch, kept fixed), an ``(x, y)`` pair, a PyDataset
+            or an iterable of batches such as a ``tf.data.Dataset`` (its first batch).
+        layers: names or layer objects to track (top-level layers of the model); default: every
+            layer that owns a kernel (Dense, Conv, Embedding, ...).
+        track: any of ``"weights"``, ``"activations"``, ``"gradients"``, ``"output_gradients"``.
+        every_n_batches: also record every N optimizer steps (None: only per epoch).
+        every_epoch: record at the end of every epoch.
+        histograms: also keep histograms (``histogram_bins`` bins) of every tracked tensor in
+            :attr:`histograms` and send them to writers (TensorBoard draws them).
+        writers: writer objects or paths (``*.csv``, ``*.jsonl``); the in-memory table is always kept.
+        on_anomaly: ``"warn"`` (a :class:`VarianceAnomalyWarning`), ``"stop"`` (warn and set
+            ``model.stop_training = True``) or ``"ignore"``.
+        std_ratio_bounds: the anomaly bounds of std(activations of the last tracked layer) /
+            std(activations of the first one).
+
+    Subclassed models have no graph from which inner layer outputs can be read: their weights and
+    kernel gradients are recorded, their activations are skipped with a warning naming the layers
+    (see :attr:`skipped_layers`). Gradients need the TensorFlow backend for now.
+    """
+
+    def __init__(
+        self,
+        probe: Any = "auto",
+        layers: Sequence[str | keras.layers.Layer] | None = None,
+        track: Iterable[str] | str = ("weights", "activations", "gradients"),
+        every_n_batches: int | None = None,
+        every_epoch: bool = True,
+        histograms: bool = False,
+        writers: Iterable[Any] = (),
+        on_anomaly: str = "warn",
+        histogram_bins: int = 50,
+        std_ratio_bounds: tuple[float, float] = (1e-3, 1e3),
+    ) -> None:
+        super().__init__()
+        validate_probe(probe)
+        track = (track,) if isinstance(track, str) else tuple(track)
+        bad = [t for t in track if t not in TRACKABLE]
+        if bad or not track:
+            raise ValueError(f"track must be a non-empty collection of {list(TRACKABLE)}; got {list(track)!r}")
+        if any(t in track for t in ("gradients", "output_gradients")) and not gradients_supported():
+            raise ValueError(
+                f"track: gradients need the TensorFlow backend for now (running {keras.backend.backend()!r}); "
+                "use track=('weights', 'activations')"
+            )
+        if every_n_batches is not None and (isinstance(every_n_batches, bool) or not isinstance(every_n_batches, int) or every_n_batches <= 0):
+            raise ValueError(f"every_n_batches must be None or a positive int; got {every_n_batches!r}")
+        if on_anomaly not in ON_ANOMALY:
+            raise ValueError(f"on_anomaly must be one of {list(ON_ANOMALY)}; got {on_anomaly!r}")
+        if layers is not None:
+            if isinstance(layers, str | keras.layers.Layer):
+                layers = [layers]
+            for item in layers:
+                if not isinstance(item, str | keras.layers.Layer):
+                    raise TypeError(f"layers must be None or a list of layer names or layers; got an item of type {type(item).__name__}")
+        if isinstance(histogram_bins, bool) or not isinstance(histogram_bins, int) or histogram_bins <= 0:
+            raise ValueError(f"histogram_bins must be a positive int; got {histogram_bins!r}")
+        low, high = std_ratio_bounds
+        if not 0 < low < high:
+            raise ValueError(f"std_ratio_bounds must be (low, high) with 0 < low < high; got {std_ratio_bounds!r}")
+        if isinstance(writers, str):
+            writers = [writers]
+        self._probe_spec = probe
+        self._layer_spec = None if layers is None else list(layers)
+        self.track: tuple[str, ...] = tuple(k for k in TRACKABLE if k in track)
+        self.every_n_batches = every_n_batches
+        self.every_epoch = bool(every_epoch)
+        self.keep_histograms = bool(histograms)
+        self.histogram_bins = histogram_bins
+        self.std_ratio_bounds = (float(low), float(high))
+        self.on_anomaly = on_anomaly
+        self.writers: list[Writer] = [make_writer(w) for w in writers]
+        #: The in-memory table of records.
+        self.history = MonitorHistory()
+        #: Histograms (edges and counts) when ``histograms=True``.
+        self.histograms: list[HistogramEntry] = []
+        #: Anomalies found: dicts with epoch, step and message.
+        self.anomalies: list[dict[str, Any]] = []
+        #: Layer name -> why its activations (or everything) are not recorded.
+        self.skipped_layers: dict[str, str] = {}
+        #: Names of the tracked layers in depth order.
+        self.tracked_layers: list[str] = []
+        #: Probe evaluations run (each is one forward and, with gradients, one backward pass).
+        self.probe_passes = 0
+        self.probe: Probe | None = None
+        self._prepared_for: Any = None
+        self._run: Any = None
+        self._act_layers: list[Any] = []
+        self._kernel_layers: list[Any] = []
+        self._depth: dict[str, int] = {}
+        self._epoch = 0
+        self._epoch_start_step = 0
+        self._seen_step = 0
+        self._last_step: int | None = None
+        self._pending_initial = False
+
+    # ------------------------------------------------------------------ setup
+    def _select_layers(self, model: Any) -> list[Any]:
+        candidates = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        if self._layer_spec is None:
+            return [layer for layer in candidates if kernel_of(layer) is not None]
+        by_name = {layer.name: layer for layer in candidates}
+        chosen, unknown = [], []
+        for item in self._layer_spec:
+            name = item if isinstance(item, str) else item.name
+            if name not in by_name or (not isinstance(item, str) and by_name[name] is not item):
+                unknown.append(name)
+            else:
+                chosen.append(by_name[name])
+        if unknown:
+            raise ValueError(f"layers: unknown layer names {unknown}; the model's layers are {sorted(by_name)}")
+        order = {id(layer): i for i, layer in enumerate(candidates)}
+        return sorted(dict.fromkeys(chosen), key=lambda layer: order[id(layer)])
+
+    def _loss_fn(self, model: Any) -> Any:
+        loss = getattr(model, "loss", None)
+        single = loss is not None and (isinstance(loss, str | keras.losses.Loss) or callable(loss))
+        fn = keras.losses.get(loss) if single else None
+
+        def total_loss(y: Any, y_pred: Any, sample_weight: Any) -> Any:
+            if fn is None:
+                return model.compute_loss(y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+            if isinstance(fn, keras.losses.Loss):
+                value = fn(y, y_pred, sample_weight=sample_weight)
+            else:
+                per_example = fn(y, y_pred)
+                if sample_weight is not None:
+                    per_example = per_example * keras.ops.cast(sample_weight, per_example.dtype)
+                value = keras.ops.mean(per_example)
+            extra = model.losses
+            return value + keras.ops.sum(keras.ops.stack(extra)) if extra else value
+
+        return total_loss
+
+    def _prepare(self, model: Any) -> None:
+        """Choose layers, build the probe model and the compiled probe function (once per model)."""
+        if self._prepared_for is model:
+            return
+        layers = self._select_layers(model)
+        self.skipped_layers = {}
+        wants_acts = "activations" in self.track or "output_gradients" in self.track
+        act_layers: list[Any] = []
+        act_tensors: list[Any] = []
+        graph = _is_graph_model(model)
+        if wants_acts:
+            for layer in layers:
+                if not graph:
+                    self.skipped_layers[layer.name] = (
+                        "subclassed model: its layer outputs are not reachable without a functional graph "
+                        "(weights and kernel gradients are still recorded)"
+                    )
+                    continue
+                try:
+                    tensor = layer.output
+                except (AttributeError, ValueError, RuntimeError) as err:
+                    self.skipped_layers[layer.name] = f"output not reachable ({err})"
+                    continue
+                if isinstance(tensor, list | tuple | dict):
+                    self.skipped_layers[layer.name] = "layer has several outputs"
+                    continue
+                act_layers.append(layer)
+                act_tensors.append(tensor)
+        if self.skipped_layers:
+            details = "; ".join(f"'{n}': {why}" for n, why in self.skipped_layers.items())
+            warnings.warn(f"VarianceMonitor skips the activations of {len(self.skipped_layers)} layer(s): {details}", stacklevel=2)
+        kernel_layers = [layer for layer in layers if kernel_of(layer) is not None]
+        if not act_layers and not kernel_layers:
+            raise ValueError(
+                f"layers: nothing to record; the selected layers {[layer.name for layer in layers]} have no "
+                "kernel and no reachable output"
+            )
+        self._act_layers = act_layers
+        self._kernel_layers = kernel_layers
+        tracked = [layer for layer in layers if layer in act_layers or layer in kernel_layers]
+        self.tracked_layers = [layer.name for layer in tracked]
+        self._depth = {name: i for i, name in enumerate(self.tracked_layers)}
+
+        if graph:
+            probe_model = keras.Model(_graph_inputs(model), (_graph_outputs(model), act_tensors))
+
+            def forward(x: Any) -> tuple[Any, list[Any]]:
+                y_pred, acts = probe_model(x, training=False)
+                return y_pred, list(acts)
+        else:
+
+            def forward(x: Any) -> tuple[Any, list[Any]]:
+                return model(x, training=False), []
+
+        kernels = [kernel_of(layer) for layer in kernel_layers] if "gradients" in self.track else []
+        needs_eval = bool(kernels) or "output_gradients" in self.track or ("activations" in self.track and act_layers)
+        loss_fn = self._loss_fn(model) if kernels or "output_gradients" in self.track else None
+        self._run = build_probe_function(forward, loss_fn, kernels, "output_gradients" in self.track) if needs_eval else None
+        self._prepared_for = model
+
+    def _ensure_probe(self, model: Any) -> None:
+        if self.probe is None:
+            self.probe = probe_from_fit(model) if isinstance(self._probe_spec, str) else resolve_probe(self._probe_spec)
+        if self.probe.y is None and ("gradients" in self.track or "output_gradients" in self.track):
+            raise ValueError("probe: gradients need targets; pass probe=(x, y) or track only weights/activations")
+
+    # -------------------------------------------------------------- recording
+    def _histogram(self, epoch: int, step: int, name: str, kind: str, values: np.ndarray) -> HistogramEntry:
+        flat = values.astype(np.float64, copy=False).ravel()
+        finite = flat[np.isfinite(flat)]
+        counts, edges = np.histogram(finite if finite.size else np.zeros(1), bins=self.histogram_bins)
+        return HistogramEntry(epoch, step, name, self._depth[name], kind, edges, counts, values=flat)
+
+    def record(self, epoch: int, step: int) -> list[dict[str, Any]]:
+        """Take one record of every tracked layer now (callbacks call this); return the new rows."""
+        model = self.model
+        self._prepare(model)
+        self._ensure_probe(model)
+        rows: list[dict[str, Any]] = []
+        hists: list[HistogramEntry] = []
+
+        def add(name: str, kind: str, values: dict[str, Any], raw: np.ndarray) -> None:
+            rows.append({"epoch": epoch, "step": step, "layer": name, "depth": self._depth[name], "kind": kind, **values})
+            if self.keep_histograms:
+                hists.append(self._histogram(epoch, step, name, kind, raw))
+
+        weights = {layer.name: _to_numpy(kernel_of(layer)) for layer in self._kernel_layers}
+        if "weights" in self.track:
+            for name, w in weights.items():
+                add(name, "weights", stats.weight_stats(w), w)
+        if self._run is not None:
+            probe = self.probe
+            acts, kernel_grads, output_grads = self._run(probe.x, probe.y, probe.sample_weight)
+            self.probe_passes += 1
+            if "activations" in self.track:
+                for layer, act in zip(self._act_layers, acts, strict=True):
+                    a = _to_numpy(act)
+                    add(layer.name, "activations", stats.activation_stats(a, stats.activation_name(layer)), a)
+            for layer, grad in zip(self._kernel_layers, kernel_grads, strict=False):
+                if grad is None:
+                    continue
+                g = _to_numpy(grad)
+                add(layer.name, "gradients", stats.gradient_stats(g, weights[layer.name]), g)
+            for layer, grad in zip(self._act_layers, output_grads, strict=False):
+                if grad is None:
+                    continue
+                g = _to_numpy(grad)
+                add(layer.name, "output_gradients", stats.gradient_stats(g), g)
+        kind_order = {k: i for i, k in enumerate(stats.KINDS)}
+        rows.sort(key=lambda r: (kind_order[r["kind"]], r["depth"]))
+        added = self.history.extend(rows)
+        for writer in self.writers:
+            writer.write(added)
+            if hists:
+                writer.write_histograms(hists)
+        for entry in hists:
+            entry.values = None
+        self.histograms.extend(hists)
+        self._last_step = step
+        self._check(epoch, step, added)
+        return added
+
+    def _check(self, epoch: int, step: int, rows: list[dict[str, Any]]) -> None:
+        messages = []
+        for row in rows:
+            if not stats.is_finite_record(row):
+                numbers = ", ".join(f"{k}={row.get(k)!r}" for k in ("mean", "std", "min", "max", "norm") if row.get(k) is not None)
+                messages.append(f"{row['kind']} of layer '{row['layer']}' contain NaN/Inf ({numbers})")
+        acts = sorted((r for r in rows if r["kind"] == "activations"), key=lambda r: r["depth"])
+        if len(acts) >= 2:
+            first, last = acts[0], acts[-1]
+            s0, s1 = first["std"], last["std"]
+            ratio = s1 / s0 if s0 > 0 else (float("inf") if s1 > 0 else float("nan"))
+            low, high = self.std_ratio_bounds
+            if np.isfinite(s0) and np.isfinite(s1) and not low <= ratio <= high:
+                messages.append(
+                    f"activation std ratio last/first layer = {ratio:.3g} ('{last['layer']}' std={s1:.3g} / "
+                    f"'{first['layer']}' std={s0:.3g}) is outside [{low:g}, {high:g}]"
+                )
+        if not messages:
+            return
+        for message in messages:
+            self.anomalies.append({"epoch": epoch, "step": step, "message": message})
+        if self.on_anomaly == "ignore":
+            return
+        action = "; stopping training" if self.on_anomaly == "stop" else ""
+        warnings.warn(f"VarianceMonitor at epoch {epoch}, step {step}: " + "; ".join(messages) + action, VarianceAnomalyWarning, stacklevel=2)
+        if self.on_anomaly == "stop":
+            self.model.stop_training = True
+
+    def _step(self) -> int:
+        optimizer = getattr(self.model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        return int(_to_numpy(iterations)) if iterations is not None else 0
+
+    # -------------------------------------------------------------- callbacks
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._prepare(self.model)
+        self._ensure_probe(self.model)
+        for writer in self.writers:
+            writer.open()
+        self._pending_initial = True
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+        self._epoch_start_step = self._step()
+        self._seen_step = self._epoch_start_step
+        if self._pending_initial:
+            self._pending_initial = False
+            if self._last_step != self._epoch_start_step:
+                self.record(epoch, self._epoch_start_step)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        n = self.every_n_batches
+        if n is None:
+            return
+        step = self._epoch_start_step + batch + 1
+        previous, self._seen_step = self._seen_step, step
+        if step // n == previous // n or step == self._last_step:
+            return
+        steps = (self.params or {}).get("steps")
+        last_of_epoch = steps is not None and batch + 1 == steps
+        if last_of_epoch and self.every_epoch:
+            return
+        self.record(self._epoch + 1 if last_of_epoch else self._epoch, step)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.every_epoch:
+            return
+        step = self._step()
+        if step != self._last_step:
+            self.record(epoch + 1, step)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        for writer in self.writers:
+            writer.close()
+
+    def to_pandas(self) -> Any:
+        """Shortcut for ``self.history.to_pandas()``."""
+        return self.history.to_pandas()
