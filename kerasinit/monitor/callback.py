@@ -228,6 +228,9 @@ class VarianceMonitor(keras.callbacks.Callback):
         """Choose layers, build the probe model and the compiled probe function (once per model)."""
         if self._prepared_for is model:
             return
+        if self.probe is not None and not all(layer.built for layer in model.layers):
+            # a subclassed model may reach fit() with unbuilt sublayers: build them on one example
+            model(keras.tree.map_structure(lambda a: a[:1], self.probe.x), training=False)
         layers = self._select_layers(model)
         self.skipped_layers = {}
         wants_acts = "activations" in self.track or "output_gradients" in self.track
@@ -300,8 +303,8 @@ class VarianceMonitor(keras.callbacks.Callback):
     def record(self, epoch: int, step: int) -> list[dict[str, Any]]:
         """Take one record of every tracked layer now (callbacks call this); return the new rows."""
         model = self.model
-        self._prepare(model)
         self._ensure_probe(model)
+        self._prepare(model)
         rows: list[dict[str, Any]] = []
         hists: list[HistogramEntry] = []
 
@@ -381,8 +384,8 @@ class VarianceMonitor(keras.callbacks.Callback):
 
     # -------------------------------------------------------------- callbacks
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._prepare(self.model)
         self._ensure_probe(self.model)
+        self._prepare(self.model)
         for writer in self.writers:
             writer.open()
         self._pending_initial = True

@@ -10,9 +10,9 @@ Definitions (``x`` is the flattened tensor, ``N`` its size):
 * ``p98_abs`` = 98th percentile of |x| (Glorot & Bengio 2010, Fig. 3 plots it per layer);
 * ``dead_fraction`` (ReLU family) = fraction of units (last axis) whose output is <= 0 for every
   example (and position) of the probe batch;
-* ``saturated_fraction`` (sigmoid/tanh family) = fraction of entries within 1% of an asymptote,
-  e.g. |y| >= 0.99 for tanh, y <= 0.01 or y >= 0.99 for the logistic sigmoid (Glorot & Bengio
-  2010, Fig. 2 and 4);
+* ``saturated_fraction`` (sigmoid/tanh family) = fraction of entries within 1% of an asymptote
+  (0.01 x the largest |asymptote|): |y| >= 0.99 for tanh, y <= 0.01 or y >= 0.99 for the
+  logistic sigmoid (the saturation Glorot & Bengio 2010 show in Fig. 2 and 4);
 * ``norm`` = ||x||_2;
 * ``grad_weight_rms_ratio`` = rms(g) / rms(w) with rms(x) = sqrt(mean(x^2)): the relative size of
   one SGD step per unit learning rate.
@@ -57,7 +57,7 @@ SATURATING: dict[str, tuple[float, float]] = {
     "hard_tanh": (-1.0, 1.0),
     "softsign": (-1.0, 1.0),
 }
-#: "Within 1% of the asymptote", as a fraction of the output range.
+#: "Within 1% of the asymptote", relative to the largest |asymptote| (1 for all of the above).
 SATURATION_TOLERANCE = 0.01
 
 
@@ -114,9 +114,9 @@ def dead_fraction(y: np.ndarray) -> float:
 
 
 def saturated_fraction(y: np.ndarray, low: float, high: float) -> float:
-    """Fraction of entries within 1% of the output range from the ``low`` or ``high`` asymptote."""
+    """Fraction of entries within 1% (of the largest |asymptote|) of ``low`` or ``high``."""
     y = np.asarray(y)
-    tol = SATURATION_TOLERANCE * (high - low)
+    tol = SATURATION_TOLERANCE * max(abs(low), abs(high))
     return float(np.mean((y <= low + tol) | (y >= high - tol)))
 
 
