@@ -167,8 +167,11 @@ def reinitialize(model: keras.layers.Layer, policy: Any = "auto", seed: int | No
         raise TypeError(f"reinitialize: argument `model` must be a Keras model or layer; received {type(model).__name__}.")
     if not model.built:
         raise ValueError("reinitialize: argument `model` is not built yet; call it on data or build it first.")
-    if not (isinstance(policy, Mapping) or policy == "auto" or isinstance(policy, str | keras.initializers.Initializer | dict)):
-        raise TypeError("reinitialize: argument `policy` must be 'auto', an initializer (or its name) or a mapping.")
+    if not isinstance(policy, Mapping | str | keras.initializers.Initializer | type):
+        raise TypeError(
+            "reinitialize: argument `policy` must be 'auto', an initializer (instance, class or name) or a mapping "
+            f"{{layer name | class name | class: initializer}}; received {policy!r}."
+        )
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"reinitialize: argument `seed` must be None or an int; received {seed!r}.")
     if isinstance(policy, Mapping):
