@@ -298,7 +298,7 @@ class VarianceMonitor(keras.callbacks.Callback):
         flat = values.astype(np.float64, copy=False).ravel()
         finite = flat[np.isfinite(flat)]
         counts, edges = np.histogram(finite if finite.size else np.zeros(1), bins=self.histogram_bins)
-        return HistogramEntry(epoch, step, name, self._depth[name], kind, edges, counts, values=flat)
+        return HistogramEntry(epoch, step, name, self._depth[name], kind, edges, counts)
 
     def record(self, epoch: int, step: int) -> list[dict[str, Any]]:
         """Take one record of every tracked layer now (callbacks call this); return the new rows."""
@@ -342,8 +342,6 @@ class VarianceMonitor(keras.callbacks.Callback):
             writer.write(added)
             if hists:
                 writer.write_histograms(hists)
-        for entry in hists:
-            entry.values = None
         self.histograms.extend(hists)
         self._last_step = step
         self._check(epoch, step, added)

@@ -18,7 +18,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,11 +35,8 @@ def record_key(record: dict[str, Any]) -> Key:
 
 @dataclass
 class HistogramEntry:
-    """A histogram of one tensor at one step: ``counts[i]`` values in ``[edges[i], edges[i+1])``.
-
-    ``values`` holds the raw tensor while writers run (TensorBoard builds its own buckets) and is
-    dropped before the entry is kept in memory.
-    """
+    """A histogram of one tensor at one step: ``counts[i]`` values in ``[edges[i], edges[i+1])``
+    (the last bin closed), over the finite values of the tensor."""
 
     epoch: int
     step: int
@@ -48,7 +45,6 @@ class HistogramEntry:
     kind: str
     edges: np.ndarray
     counts: np.ndarray
-    values: np.ndarray | None = field(default=None, repr=False)
 
     def key(self) -> Key:
         return (self.epoch, self.step, self.layer, self.kind)

@@ -76,8 +76,8 @@ def plot_std_vs_depth(
 ) -> Any:
     """``stat`` of each tracked layer against its depth, one line per epoch in ``epochs``.
 
-    For each epoch the last record taken at that epoch count is used (``epoch`` = completed
-    epochs, so ``0`` is the initial state). Default: every recorded epoch (at most 8, evenly spread).
+    For each epoch the first record taken at that epoch count is used, i.e. the state right after
+    that many epochs (``0`` is the initial state, before any training). Default: every recorded epoch (at most 8, evenly spread).
     """
     rows = _select(_frame(history), kind, stat)
     available = sorted(rows["epoch"].unique())
@@ -90,7 +90,7 @@ def plot_std_vs_depth(
     cmap = pyplot().get_cmap("viridis")
     for i, epoch in enumerate(epochs):
         at_epoch = rows[rows["epoch"] == epoch]
-        step = at_epoch["step"].max()
+        step = at_epoch["step"].min()
         line = at_epoch[at_epoch["step"] == step].sort_values("depth")
         color = cmap(i / max(1, len(epochs) - 1))
         ax.plot(line["depth"], line[stat], "o-", ms=3, color=color, label=f"epoch {int(epoch)} (step {int(step)})")
