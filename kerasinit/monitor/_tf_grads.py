@@ -35,19 +35,23 @@ def build_probe_function(
     kernels = list(kernels)
     need_tape = bool(kernels) or output_gradients
 
-    @tf.function(reduce_retracing=True)
-    def run(x: Any, y: Any, sample_weight: Any) -> tuple[list[Any], list[Any], list[Any]]:
-        global GRADIENT_CALLS
-        if not need_tape:
-            _, acts = forward(x)
-            return list(acts), [], []
-        with tf.GradientTape() as tape:
-            y_pred, acts = forward(x)
-            acts = list(acts)
-            loss = loss_fn(y, y_pred, sample_weight)
-        targets = kernels + (acts if output_gradients else [])
-        GRADIENT_CALLS += 1
-        grads = tape.gradient(loss, targets)
-        return acts, list(grads[: len(kernels)]), list(grads[len(kernels) :])
+    class ProbeStep:
+        """A callable object rather than a closure: tf.function keys its retracing statistics by
+        a function's code, and each monitor traces its own step exactly once."""
 
+        def __call__(self, x: Any, y: Any, sample_weight: Any) -> tuple[list[Any], list[Any], list[Any]]:
+            global GRADIENT_CALLS
+            if not need_tape:
+                _, acts = forward(x)
+                return list(acts), [], []
+            with tf.GradientTape() as tape:
+                y_pred, acts = forward(x)
+                acts = list(acts)
+                loss = loss_fn(y, y_pred, sample_weight)
+            targets = kernels + (acts if output_gradients else [])
+            GRADIENT_CALLS += 1
+            grads = tape.gradient(loss, targets)
+            return acts, list(grads[: len(kernels)]), list(grads[len(kernels) :])
+
+    run = tf.function(ProbeStep(), reduce_retracing=True)
     return run
