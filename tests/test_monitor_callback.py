@@ -73,6 +73,26 @@ def test_functional_model_with_branches_and_chosen_layers():
     assert cat_std > 0
 
 
+def test_shared_layer_skipped_and_nested_model_tracked():
+    keras.utils.set_random_seed(0)
+    inner = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu", name="inner_dense")], name="inner")
+    shared = keras.layers.Dense(8, name="shared")
+    inp = keras.Input((6,))
+    first = keras.layers.Dense(8, name="first")(inp)
+    h = inner(shared(shared(first)))
+    model = keras.Model(inp, keras.layers.Dense(2, activation="softmax", name="out")(h))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    monitor = VarianceMonitor(probe=(X, Y), layers=["first", "shared", "inner", "out"], track=("activations",))
+    with pytest.warns(UserWarning, match=r"'shared': shared layer called 2 times"):
+        model.fit(X, Y, epochs=1, batch_size=16, callbacks=[monitor], verbose=0)
+    frame = monitor.to_pandas()
+    assert set(frame["layer"]) == {"first", "inner", "out"}
+    first_out = keras.Model(inp, model.get_layer("first").output).predict(X, verbose=0)
+    # the last record comes after the last optimizer step: compare it with the trained layer
+    end = frame[(frame.layer == "first") & (frame.step == frame.step.max())]["std"].item()
+    assert end == pytest.approx(np.std(first_out), rel=1e-5)
+
+
 class SubclassedNet(keras.Model):
     def __init__(self) -> None:
         super().__init__()

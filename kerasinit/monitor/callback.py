@@ -68,6 +68,25 @@ def _graph_outputs(model: Any) -> Any:
         return outputs[0] if len(outputs) == 1 else outputs
 
 
+def _graph_nodes(model: Any, layer: Any) -> list[Any] | None:
+    """The nodes (calls) of ``layer`` in ``model``'s graph, or None if the graph cannot be read.
+
+    ``layer.output`` is not enough: it is the layer's first call ever, which for a reloaded
+    Sequential model is a call outside the model's graph, and it hides shared layers.
+    """
+    graph = getattr(model, "_functional", None)
+    if graph is None:
+        graph = model
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if not isinstance(by_depth, dict):
+        return None
+    return [node for nodes in by_depth.values() for node in nodes if getattr(node, "operation", None) is layer]
+
+
+def _single(outputs: Any) -> Any:
+    return outputs[0] if isinstance(outputs, list | tuple) and len(outputs) == 1 else outputs
+
+
 def _to_numpy(value: Any) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(value))
 
@@ -185,6 +204,10 @@ class VarianceMonitor(keras.callbacks.Callback):
         self._seen_step = 0
         self._last_step: int | None = None
         self._pending_initial = False
+        if every_n_batches is not None:
+            # Only then does the monitor hook batch ends: Keras dispatches batch callbacks
+            # asynchronously (no per-batch device sync) unless a callback overrides them.
+            self.on_train_batch_end = self._record_every_n_batches  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ setup
     def _select_layers(self, model: Any) -> list[Any]:
@@ -245,8 +268,16 @@ class VarianceMonitor(keras.callbacks.Callback):
                         "(weights and kernel gradients are still recorded)"
                     )
                     continue
+                nodes = _graph_nodes(model, layer)
+                if nodes is not None and len(nodes) != 1:
+                    self.skipped_layers[layer.name] = (
+                        f"shared layer called {len(nodes)} times in the graph; its output is ambiguous"
+                        if nodes
+                        else "layer is not part of the model's graph"
+                    )
+                    continue
                 try:
-                    tensor = layer.output
+                    tensor = _single(nodes[0].outputs) if nodes is not None else layer.output
                 except (AttributeError, ValueError, RuntimeError) as err:
                     self.skipped_layers[layer.name] = f"output not reachable ({err})"
                     continue
@@ -397,7 +428,8 @@ class VarianceMonitor(keras.callbacks.Callback):
             if self._last_step != self._epoch_start_step:
                 self.record(epoch, self._epoch_start_step)
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+    def _record_every_n_batches(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """``on_train_batch_end`` when ``every_n_batches`` is set (see ``__init__``)."""
         n = self.every_n_batches
         if n is None:
             return
