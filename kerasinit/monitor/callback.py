@@ -127,7 +127,11 @@ class VarianceMonitor(keras.callbacks.Callback):
 
     Subclassed models have no graph from which inner layer outputs can be read: their weights and
     kernel gradients are recorded, their activations are skipped with a warning naming the layers
-    (see :attr:`skipped_layers`). Gradients need the TensorFlow backend for now.
+    (see :attr:`skipped_layers`); so are shared layers (called more than once). Gradients need the
+    TensorFlow backend for now. The loss is the compiled single loss (plus ``model.losses``); models
+    with one loss per output go through ``model.compute_loss``, which also updates their per-output
+    loss metrics. A tensor the loss does not depend on gets no gradient row (e.g. the output of a
+    softmax layer when Keras's cross-entropy reads the logits behind it).
     """
 
     def __init__(
