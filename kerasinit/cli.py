@@ -1,6 +1,6 @@
 """The ``kerasinit`` command (thin: parses, calls the library, prints).
 
-Subcommands: ``list``, ``describe``, ``plot-bounds``.
+Subcommands: ``list``, ``describe``, ``plot-bounds``, ``compare``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fan-in", type=_fan_range, default=list(range(1, 101)), help="1:100 (default), 1:100:5 or 10,20,50")
     p.add_argument("--fan-out", type=_positive_int, default=None, help="fixed fan-out (default: equal to fan-in)")
     p.add_argument("--out", required=True, help="output image file (.png, .pdf, .svg)")
+
+    _add_compare_parser(sub)
     return parser
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], received {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], received {text!r}")
+    return value
+
+
+def _add_compare_parser(sub: Any) -> None:
+    from kerasinit.compare import ACTIVATIONS, DEFAULT_INITS, OPTIMIZERS
+
+    p = sub.add_parser("compare", help="train the same MLP under several initializers and seeds; table and plots")
+    p.add_argument("--inits", default=",".join(DEFAULT_INITS),
+                   help=f"comma-separated initializer names (default {','.join(DEFAULT_INITS)})")
+    p.add_argument("--dataset", default="digits", help="digits (default), moons, circles, spiral, or a .npz/.csv file")
+    p.add_argument("--depth", type=_positive_int, default=5, help="hidden layers (default 5)")
+    p.add_argument("--width", type=_positive_int, default=100, help="units per hidden layer (default 100)")
+    p.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="hidden activation (default relu)")
+    p.add_argument("--epochs", type=_positive_int, default=20, help="epochs per run (default 20)")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1 per initializer (default 3)")
+    p.add_argument("--target", type=_unit_float, default=0.9, help="validation accuracy to reach (default 0.9)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default 64)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (momentum 0.9, default) or adam")
+    p.add_argument("--learning-rate", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--out", default="kerasinit_compare", help="folder for JSON, CSV and plots (default kerasinit_compare/)")
+    p.add_argument("--no-plots", action="store_true", help="write JSON and CSV only")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress goes to stderr)")
 
 
 def _console() -> Any:
@@ -134,7 +168,32 @@ def cmd_plot_bounds(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "describe": cmd_describe, "plot-bounds": cmd_plot_bounds}
+def cmd_compare(args: argparse.Namespace) -> int:
+    from kerasinit.compare import run_compare
+
+    results = run_compare(args.inits, dataset=args.dataset, depth=args.depth, width=args.width,
+                          activation=args.activation, epochs=args.epochs, seeds=args.seeds, target=args.target,
+                          batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.learning_rate,
+                          out=args.out, plots=not args.no_plots, progress=not args.quiet)
+    if args.json:
+        print(results.to_json())
+        return 0
+    from rich.table import Table
+
+    rows = results.display_rows()
+    c = results.config
+    table = Table(title=f"{results.dataset}; {c['depth']}x{c['width']} {c['activation']} MLP, {c['epochs']} epochs, "
+                        f"seeds {c['seeds']}")
+    for col in rows[0]:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row.values())
+    _console().print(table)
+    print(f"wrote {args.out}/ (results.json, runs.csv, summary.csv, history.csv{'' if args.no_plots else ', plots'})")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "describe": cmd_describe, "plot-bounds": cmd_plot_bounds, "compare": cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,288 @@
+"""Small classification datasets for experiments; nothing downloads.
+
+``load(name_or_path)`` returns a :class:`Dataset` with fixed, stratified train/val/test splits
+whose features are standardized with the training statistics:
+
+- ``"digits"``: scikit-learn's bundled 8x8 digits (1,797 samples, 64 features, 10 classes);
+- ``"moons"``, ``"circles"``, ``"spiral"``: generated 2-D sets (``n_samples``, ``noise``, ``seed``);
+- ``"path/to/file.npz"``: keys ``x``/``X`` and ``y``, or ``x_train``, ``y_train``, ``x_test``,
+  ``y_test`` (and optionally ``x_val``, ``y_val``);
+- ``"path/to/file.csv"``: a header row; the target is the ``label`` or ``y`` column, else the last.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+BUILTIN = ("digits", "moons", "circles", "spiral")
+GENERATED = ("moons", "circles", "spiral")
+FILE_SUFFIXES = (".npz", ".csv")
+TARGET_COLUMNS = ("label", "y")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Standardized float32 features and int labels ``0..n_classes-1``, split three ways."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    feature_names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] = ()
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    scale: np.ndarray = field(default_factory=lambda: np.ones(0), repr=False)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def is_2d(self) -> bool:
+        """Two input features: decision boundaries can be drawn."""
+        return self.n_features == 2
+
+    @property
+    def chance(self) -> float:
+        """Accuracy of always predicting the most frequent test class."""
+        return float(np.bincount(self.y_test, minlength=self.n_classes).max() / len(self.y_test))
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+    def __str__(self) -> str:
+        s = self.sizes()
+        return (f"{self.name}: {self.n_features} features, {self.n_classes} classes, "
+                f"train/val/test = {s['train']}/{s['val']}/{s['test']}")
+
+
+def load(
+    name_or_path: str | os.PathLike[str],
+    seed: int = 0,
+    *,
+    n_samples: int = 1000,
+    noise: float | None = None,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    standardize: bool = True,
+) -> Dataset:
+    """Load a built-in dataset (``digits``, ``moons``, ``circles``, ``spiral``) or a ``.npz``/``.csv``.
+
+    ``seed`` fixes the generated samples and the stratified split; ``n_samples`` and ``noise``
+    apply to the generated sets (noise defaults: moons 0.2, circles 0.1, spiral 0.2).
+    ``val_fraction`` and ``test_fraction`` are fractions of all samples (files with their own
+    test split keep it; a missing validation split is taken from the training data).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"argument `seed` must be an int; received {seed!r}.")
+    for arg, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
+            raise ValueError(f"argument `{arg}` must be a float in (0, 1); received {value!r}.")
+    if val_fraction + test_fraction >= 0.9:
+        raise ValueError(f"arguments `val_fraction` + `test_fraction` must be < 0.9; received "
+                         f"{val_fraction} + {test_fraction}.")
+    if not isinstance(name_or_path, str | os.PathLike):
+        raise TypeError(f"argument `name_or_path` must be a dataset name or a file path; received {name_or_path!r}.")
+    text = os.fspath(name_or_path)
+    key = text.lower()
+    feature_names: tuple[str, ...] | None = None
+    splits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    if key == "digits":
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        x, y, name = bunch.data, bunch.target, "digits"
+        feature_names = tuple(bunch.feature_names)
+    elif key in GENERATED:
+        x, y = generate(key, n_samples=n_samples, noise=noise, seed=seed)
+        name, feature_names = key, ("x1", "x2")
+    elif key.endswith(FILE_SUFFIXES):
+        if not os.path.isfile(text):
+            raise ValueError(f"argument `name_or_path`: no such file {text!r}.")
+        name = os.path.basename(text)
+        if key.endswith(".npz"):
+            loaded = _read_npz(text)
+            if "x" in loaded:
+                x, y = loaded["x"]
+            else:
+                splits = loaded
+                x = np.concatenate([v[0] for v in splits.values()])
+                y = np.concatenate([v[1] for v in splits.values()])
+        else:
+            x, y, feature_names = _read_csv(text)
+    else:
+        raise ValueError(
+            f"argument `name_or_path` must be one of {', '.join(BUILTIN)} or a path ending in .npz or .csv; "
+            f"received {text!r}."
+        )
+    x, y = _check_xy(x, y, name)
+    class_values, y_all = np.unique(y, return_inverse=True)
+    if len(class_values) < 2:
+        raise ValueError(f"{name}: the target has a single class ({class_values[0]!r}); need at least 2.")
+    class_names = tuple(str(c) for c in class_values)
+    if splits is not None:
+        # Re-encode each given split with the shared class index.
+        encoded = {}
+        for k, (xs, ys) in splits.items():
+            xs, ys = _check_xy(xs, ys, f"{name}[{k}]")
+            encoded[k] = (xs, np.searchsorted(class_values, ys))
+        parts = _split_given(encoded, val_fraction / (1.0 - test_fraction), seed, name)
+    else:
+        parts = _split(x, y_all.astype(np.int64), val_fraction, test_fraction, seed, name)
+    if feature_names is not None and len(feature_names) != x.shape[1]:
+        feature_names = None
+    (xtr, ytr), (xva, yva), (xte, yte) = parts
+    mean = xtr.mean(axis=0) if standardize else np.zeros(x.shape[1])
+    scale = xtr.std(axis=0) if standardize else np.ones(x.shape[1])
+    scale = np.where(scale > 0, scale, 1.0)  # constant features (digits' blank corners) stay 0
+
+    def norm(a: np.ndarray) -> np.ndarray:
+        return ((a - mean) / scale).astype(np.float32)
+
+    return Dataset(name=name, x_train=norm(xtr), y_train=ytr, x_val=norm(xva), y_val=yva, x_test=norm(xte),
+                   y_test=yte, n_classes=len(class_values), feature_names=feature_names,
+                   class_names=class_names, mean=mean, scale=scale)
+
+
+def generate(name: str, n_samples: int = 1000, noise: float | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Raw (unsplit, unstandardized) 2-D ``moons``, ``circles`` or ``spiral`` (two interleaved arms)."""
+    if name not in GENERATED:
+        raise ValueError(f"argument `name` must be one of {', '.join(GENERATED)}; received {name!r}.")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 20:
+        raise ValueError(f"argument `n_samples` must be an int >= 20; received {n_samples!r}.")
+    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise < 10):
+        raise ValueError(f"argument `noise` must be a float in [0, 10); received {noise!r}.")
+    from sklearn.datasets import make_circles, make_moons
+
+    if name == "moons":
+        return make_moons(n_samples, noise=0.2 if noise is None else noise, random_state=seed)
+    if name == "circles":
+        return make_circles(n_samples, noise=0.1 if noise is None else noise, factor=0.5, random_state=seed)
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples) % 2
+    t = np.sqrt(rng.uniform(0.0, 1.0, n_samples)) * 3.0 * np.pi + 0.5  # radius grows with the angle
+    arms = np.stack([t * np.cos(t + np.pi * y), t * np.sin(t + np.pi * y)], axis=1) / (3.0 * np.pi)
+    x = arms + rng.normal(0.0, 0.2 if noise is None else noise, arms.shape) * 0.25
+    return x, y
+
+
+def _read_npz(path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read as .npz ({exc}).") from exc
+    keys = sorted(arrays)
+    if "y" in arrays and ("x" in arrays or "X" in arrays):
+        return {"x": (arrays["x"] if "x" in arrays else arrays["X"], arrays["y"])}
+    if all(k in arrays for k in ("x_train", "y_train", "x_test", "y_test")):
+        out = {"train": (arrays["x_train"], arrays["y_train"]), "test": (arrays["x_test"], arrays["y_test"])}
+        if "x_val" in arrays or "y_val" in arrays:
+            if not ("x_val" in arrays and "y_val" in arrays):
+                raise ValueError(f"{path}: has only one of x_val/y_val; give both or neither.")
+            out["val"] = (arrays["x_val"], arrays["y_val"])
+        return out
+    raise ValueError(
+        f"{path}: expected keys x (or X) and y, or x_train, y_train, x_test, y_test [, x_val, y_val]; found {keys}."
+    )
+
+
+def _read_csv(path: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read as CSV ({exc}).") from exc
+    columns = [str(c) for c in frame.columns]
+    if len(columns) < 2:
+        raise ValueError(f"{path}: need at least one feature column and a target column; found columns {columns}.")
+    lowered = [c.strip().lower() for c in columns]
+    target = next((columns[lowered.index(t)] for t in TARGET_COLUMNS if t in lowered), columns[-1])
+    features = [c for c in columns if c != target]
+    bad = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise ValueError(f"{path}: feature columns must be numeric; non-numeric columns: {bad}.")
+    y = frame[target].to_numpy()
+    if y.dtype == object and pd.isna(frame[target]).any():
+        raise ValueError(f"{path}: target column {target!r} has missing values.")
+    return frame[features].to_numpy(dtype=np.float64), y, tuple(features)
+
+
+def _check_xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim < 2:
+        raise ValueError(f"{name}: features must have shape (samples, features); received shape {x.shape}.")
+    if x.ndim > 2:
+        x = x.reshape(len(x), -1)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{name}: labels must have shape (samples,); received shape {y.shape} "
+                         "(one-hot labels: pass their argmax).")
+    if len(x) != len(y):
+        raise ValueError(f"{name}: features and labels differ in length: {len(x)} vs {len(y)}.")
+    if len(x) == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name}: no data (features shape {x.shape}).")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"{name}: features must be real numbers; received dtype {x.dtype}.")
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        raise ValueError(f"{name}: features contain NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()}).")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name}: labels contain NaN or inf.")
+        if not np.equal(np.round(y), y).all():
+            raise ValueError(f"{name}: labels must be class labels (integers or strings); received non-integer "
+                             f"floats such as {y[np.round(y) != y][:3].tolist()}.")
+        y = y.astype(np.int64)
+    return x, y
+
+
+def _split(x: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
+           name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import train_test_split
+
+    n, n_classes = len(y), int(y.max()) + 1
+    n_test, n_val = max(n_classes, round(n * test_fraction)), max(n_classes, round(n * val_fraction))
+    counts = np.bincount(y)
+    if counts.min() < 3 or n - n_test - n_val < n_classes:
+        raise ValueError(f"{name}: too few samples for a stratified train/val/test split ({n} samples, smallest "
+                         f"class has {counts.min()}); need at least 3 per class.")
+    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=n_test, stratify=y, random_state=seed)
+    x_train, x_val, y_train, y_val = train_test_split(x_rest, y_rest, test_size=n_val, stratify=y_rest,
+                                                      random_state=seed)
+    return [(x_train, y_train), (x_val, y_val), (x_test, y_test)]
+
+
+def _split_given(parts: dict[str, tuple[np.ndarray, np.ndarray]], val_share: float, seed: int,
+                 name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import train_test_split
+
+    widths = {k: v[0].shape[1] for k, v in parts.items()}
+    if len(set(widths.values())) != 1:
+        raise ValueError(f"{name}: splits have different numbers of features: {widths}.")
+    x_train, y_train = parts["train"]
+    if "val" not in parts:
+        counts = np.bincount(y_train)
+        stratify = y_train if counts[counts > 0].min() >= 2 else None
+        x_train, x_val, y_train, y_val = train_test_split(x_train, y_train, test_size=val_share,
+                                                          stratify=stratify, random_state=seed)
+    else:
+        x_val, y_val = parts["val"]
+    if len(np.unique(y_train)) < 2:
+        raise ValueError(f"{name}: the training split has a single class; need at least 2.")
+    return [(x_train, y_train.astype(np.int64)), (x_val, y_val.astype(np.int64)),
+            (parts["test"][0], parts["test"][1].astype(np.int64))]
+
+
+__all__ = ["BUILTIN", "Dataset", "generate", "load"]
