@@ -222,6 +222,13 @@ def test_gradients_need_targets():
         _mlp().fit(X, Y, epochs=1, callbacks=[monitor], verbose=0)
 
 
+def _run_on_backend(backend: str, code: str) -> str:
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
 def test_import_and_activation_records_without_tensorflow_backend():
     code = textwrap.dedent(
         """
@@ -231,7 +238,7 @@ def test_import_and_activation_records_without_tensorflow_backend():
         try:
             m.VarianceMonitor(probe=(np.zeros((2, 3)), np.zeros(2)))
         except ValueError as err:
-            assert "gradients need the TensorFlow backend" in str(err), err
+            assert "'gradients' need one of the backends ['jax', 'tensorflow'], not 'numpy'" in str(err), err
         else:
             raise AssertionError("expected a ValueError")
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu", name="d")])
@@ -242,9 +249,41 @@ def test_import_and_activation_records_without_tensorflow_backend():
         print(keras.backend.backend(), "tensorflow" in sys.modules)
         """
     )
-    env = {**os.environ, "KERAS_BACKEND": "numpy", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    backend, tf_imported = proc.stdout.split()
+    backend, tf_imported = _run_on_backend("numpy", code).split()
     assert backend == "numpy"
     assert tf_imported == "False"
+
+
+def test_jax_backend_kernel_gradients_known_answer():
+    code = textwrap.dedent(
+        """
+        import keras, numpy as np
+        from kerasinit.monitor import VarianceMonitor, _jax_grads
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((16, 3)).astype("float32")
+        y = rng.standard_normal((16, 2)).astype("float32")
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu", name="h"),
+                                  keras.layers.Dense(2, use_bias=False, name="lin")])
+        model.compile(keras.optimizers.SGD(0.0), "mse")
+        try:
+            VarianceMonitor(probe=(x, y), track=("output_gradients",))
+        except ValueError as err:
+            assert "'output_gradients' need the backend(s) ['tensorflow'], not 'jax'" in str(err), err
+        else:
+            raise AssertionError("expected a ValueError")
+        mon = VarianceMonitor(probe=(x, y))
+        model.fit(x, y, epochs=2, batch_size=8, callbacks=[mon], verbose=0)
+        w1, b1 = model.get_layer("h").get_weights()
+        (w2,) = model.get_layer("lin").get_weights()
+        h = np.maximum(x @ w1 + b1, 0)
+        d_pred = 2 * (h @ w2 - y) / y.size
+        rows = {(r["layer"], r["kind"]): r for r in mon.history if r["step"] == 0}
+        np.testing.assert_allclose(rows["lin", "gradients"]["norm"], np.linalg.norm(h.T @ d_pred), rtol=1e-4)
+        d_w1 = x.T @ ((d_pred @ w2.T) * (x @ w1 + b1 > 0))
+        np.testing.assert_allclose(rows["h", "gradients"]["norm"], np.linalg.norm(d_w1), rtol=1e-4)
+        np.testing.assert_allclose(rows["h", "activations"]["std"], np.std(h), rtol=1e-5)
+        assert len({r["step"] for r in mon.history}) == 3 and mon.probe_passes == 3
+        print(keras.backend.backend(), _jax_grads.GRADIENT_CALLS)
+        """
+    )
+    assert _run_on_backend("jax", code).split() == ["jax", "1"]

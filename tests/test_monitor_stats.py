@@ -126,3 +126,17 @@ def test_monitor_matches_numpy_on_fixed_weights():
     d_h = d_pre2 @ w2.T
     d_w1 = x.T @ (d_h * (x @ w1 + b1 > 0))
     assert grads["hidden"]["norm"] == pytest.approx(np.linalg.norm(d_w1), rel=1e-3)
+
+
+def test_gradients_include_the_regularization_loss():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, use_bias=False, kernel_regularizer=keras.regularizers.L2(0.5), name="lin")])
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    x = RNG.standard_normal((8, 3)).astype("float32")
+    y = RNG.standard_normal((8, 2)).astype("float32")
+    monitor = VarianceMonitor(probe=(x, y), track="gradients", every_epoch=False)
+    model.fit(x, y, epochs=1, batch_size=8, callbacks=[monitor], verbose=0)
+    (w,) = model.get_layer("lin").get_weights()
+    expected = x.T @ (2 * (x @ w - y) / y.size) + 2 * 0.5 * w  # d/dW [mse + 0.5 * sum(W^2)]
+    (row,) = monitor.history.records
+    assert row["norm"] == pytest.approx(np.linalg.norm(expected), rel=1e-4)

@@ -1,7 +1,8 @@
 """Seeing the signal: per-layer statistics of weights, activations and gradients during training.
 
-``import kerasinit.monitor`` works on every Keras backend; TensorFlow is imported only by the
-gradient evaluation on the TensorFlow backend and by :class:`TensorBoardWriter`.
+``import kerasinit.monitor`` works on every Keras backend and imports neither TensorFlow nor JAX:
+the gradient evaluation imports its backend module on first use (TensorFlow or JAX), and
+:class:`TensorBoardWriter` imports TensorFlow.
 
 >>> monitor = VarianceMonitor(probe=(x[:256], y[:256]), writers=["run/monitor.csv"])
 >>> model.fit(x, y, epochs=3, callbacks=[monitor])

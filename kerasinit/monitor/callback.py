@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from kerasinit.monitor import stats
-from kerasinit.monitor._backend import build_probe_function, gradients_supported
+from kerasinit.monitor._backend import ProbeSpec, build_probe_function, check_backend
 from kerasinit.monitor.probe import Probe, probe_from_fit, resolve_probe, validate_probe
 from kerasinit.monitor.writers import HistogramEntry, MonitorHistory, Writer, make_writer
 
@@ -127,8 +127,8 @@ class VarianceMonitor(keras.callbacks.Callback):
 
     Subclassed models have no graph from which inner layer outputs can be read: their weights and
     kernel gradients are recorded, their activations are skipped with a warning naming the layers
-    (see :attr:`skipped_layers`); so are shared layers (called more than once). Gradients need the
-    TensorFlow backend for now. The loss is the compiled single loss (plus ``model.losses``); models
+    (see :attr:`skipped_layers`); so are shared layers (called more than once). Kernel gradients
+    run on TensorFlow and JAX, layer-output gradients on TensorFlow. The loss is the compiled single loss (plus ``model.losses``); models
     with one loss per output go through ``model.compute_loss``, which also updates their per-output
     loss metrics. A tensor the loss does not depend on gets no gradient row (e.g. the output of a
     softmax layer when Keras's cross-entropy reads the logits behind it).
@@ -153,11 +153,7 @@ class VarianceMonitor(keras.callbacks.Callback):
         bad = [t for t in track if t not in TRACKABLE]
         if bad or not track:
             raise ValueError(f"track must be a non-empty collection of {list(TRACKABLE)}; got {list(track)!r}")
-        if any(t in track for t in ("gradients", "output_gradients")) and not gradients_supported():
-            raise ValueError(
-                f"track: gradients need the TensorFlow backend for now (running {keras.backend.backend()!r}); "
-                "use track=('weights', 'activations')"
-            )
+        check_backend("gradients" in track, "output_gradients" in track)
         if every_n_batches is not None and (isinstance(every_n_batches, bool) or not isinstance(every_n_batches, int) or every_n_batches <= 0):
             raise ValueError(f"every_n_batches must be None or a positive int; got {every_n_batches!r}")
         if on_anomaly not in ON_ANOMALY:
@@ -231,25 +227,28 @@ class VarianceMonitor(keras.callbacks.Callback):
         order = {id(layer): i for i, layer in enumerate(candidates)}
         return sorted(dict.fromkeys(chosen), key=lambda layer: order[id(layer)])
 
-    def _loss_fn(self, model: Any) -> Any:
+    @staticmethod
+    def _data_loss(model: Any) -> tuple[Any, bool]:
+        """The compiled loss as ``(y, y_pred, sample_weight) -> scalar`` and whether the model's
+        added losses (regularization) must still be added to it."""
         loss = getattr(model, "loss", None)
-        single = loss is not None and (isinstance(loss, str | keras.losses.Loss) or callable(loss))
-        fn = keras.losses.get(loss) if single else None
+        if loss is None or not (isinstance(loss, str | keras.losses.Loss) or callable(loss)):
 
-        def total_loss(y: Any, y_pred: Any, sample_weight: Any) -> Any:
-            if fn is None:
+            def compiled(y: Any, y_pred: Any, sample_weight: Any) -> Any:
                 return model.compute_loss(y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
-            if isinstance(fn, keras.losses.Loss):
-                value = fn(y, y_pred, sample_weight=sample_weight)
-            else:
-                per_example = fn(y, y_pred)
-                if sample_weight is not None:
-                    per_example = per_example * keras.ops.cast(sample_weight, per_example.dtype)
-                value = keras.ops.mean(per_example)
-            extra = model.losses
-            return value + keras.ops.sum(keras.ops.stack(extra)) if extra else value
 
-        return total_loss
+            return compiled, False
+        fn = keras.losses.get(loss)
+
+        def single(y: Any, y_pred: Any, sample_weight: Any) -> Any:
+            if isinstance(fn, keras.losses.Loss):
+                return fn(y, y_pred, sample_weight=sample_weight)
+            per_example = fn(y, y_pred)
+            if sample_weight is not None:
+                per_example = per_example * keras.ops.cast(sample_weight, per_example.dtype)
+            return keras.ops.mean(per_example)
+
+        return single, True
 
     def _prepare(self, model: Any) -> None:
         """Choose layers, build the probe model and the compiled probe function (once per model)."""
@@ -306,20 +305,22 @@ class VarianceMonitor(keras.callbacks.Callback):
         self._depth = {name: i for i, name in enumerate(self.tracked_layers)}
 
         if graph:
-            probe_model = keras.Model(_graph_inputs(model), (_graph_outputs(model), act_tensors))
+            net = keras.Model(_graph_inputs(model), (_graph_outputs(model), act_tensors))
 
-            def forward(x: Any) -> tuple[Any, list[Any]]:
-                y_pred, acts = probe_model(x, training=False)
-                return y_pred, list(acts)
+            def split(outputs: Any) -> tuple[Any, list[Any]]:
+                return outputs[0], list(outputs[1])
         else:
+            net = model
 
-            def forward(x: Any) -> tuple[Any, list[Any]]:
-                return model(x, training=False), []
+            def split(outputs: Any) -> tuple[Any, list[Any]]:
+                return outputs, []
 
         kernels = [kernel_of(layer) for layer in kernel_layers] if "gradients" in self.track else []
-        needs_eval = bool(kernels) or "output_gradients" in self.track or ("activations" in self.track and act_layers)
-        loss_fn = self._loss_fn(model) if kernels or "output_gradients" in self.track else None
-        self._run = build_probe_function(forward, loss_fn, kernels, "output_gradients" in self.track) if needs_eval else None
+        spec = ProbeSpec(net=net, split=split, kernels=kernels, output_gradients="output_gradients" in self.track)
+        if spec.needs_gradients:
+            spec.data_loss, spec.add_model_losses = self._data_loss(model)
+        needs_eval = spec.needs_gradients or ("activations" in self.track and act_layers)
+        self._run = build_probe_function(spec) if needs_eval else None
         self._prepared_for = model
 
     def _ensure_probe(self, model: Any) -> None:
