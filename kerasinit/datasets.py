@@ -113,7 +113,10 @@ def load(
             if "x" in loaded:
                 x, y = loaded["x"]
             else:
-                splits = loaded
+                splits = {k: _check_xy(xs, ys, f"{name}[{k}]") for k, (xs, ys) in loaded.items()}
+                widths = {k: v[0].shape[1] for k, v in splits.items()}
+                if len(set(widths.values())) != 1:
+                    raise ValueError(f"{name}: splits have different numbers of features: {widths}.")
                 x = np.concatenate([v[0] for v in splits.values()])
                 y = np.concatenate([v[1] for v in splits.values()])
         else:
@@ -130,10 +133,7 @@ def load(
     class_names = tuple(str(c) for c in class_values)
     if splits is not None:
         # Re-encode each given split with the shared class index.
-        encoded = {}
-        for k, (xs, ys) in splits.items():
-            xs, ys = _check_xy(xs, ys, f"{name}[{k}]")
-            encoded[k] = (xs, np.searchsorted(class_values, ys))
+        encoded = {k: (xs, np.searchsorted(class_values, ys)) for k, (xs, ys) in splits.items()}
         parts = _split_given(encoded, val_fraction / (1.0 - test_fraction), seed, name)
     else:
         parts = _split(x, y_all.astype(np.int64), val_fraction, test_fraction, seed, name)
@@ -268,9 +268,6 @@ def _split_given(parts: dict[str, tuple[np.ndarray, np.ndarray]], val_share: flo
                  name: str) -> list[tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import train_test_split
 
-    widths = {k: v[0].shape[1] for k, v in parts.items()}
-    if len(set(widths.values())) != 1:
-        raise ValueError(f"{name}: splits have different numbers of features: {widths}.")
     x_train, y_train = parts["train"]
     if "val" not in parts:
         counts = np.bincount(y_train)
