@@ -201,3 +201,14 @@ def test_cli_compare_json_subprocess(tmp_path):
     data = json.loads(proc.stdout)
     assert data["config"]["dataset"] == "spiral" and len(data["runs"]) == 2
     assert "he_normal seed 0" in proc.stderr  # the progress line
+
+
+def test_example_script(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, os.path.join(root, "examples", "compare_initializers.py"), "--out",
+                           str(tmp_path / "ex")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "zeros status: symmetric" in proc.stdout
+    assert "best: glorot_uniform" in proc.stdout or "best: he_normal" in proc.stdout
+    assert (tmp_path / "ex" / "decision_boundaries.png").exists()
