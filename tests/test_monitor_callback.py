@@ -136,6 +136,21 @@ def test_probe_forms_tf_data_pydataset_and_auto():
     np.testing.assert_array_equal(auto.probe.y, Y[:16])
 
 
+def test_auto_probe_from_a_tf_data_training_set():
+    dataset = tf.data.Dataset.from_tensor_slices((X, Y)).batch(8)
+    monitor = VarianceMonitor(probe="auto", track=("activations", "gradients"))
+    _mlp().fit(dataset, epochs=1, shuffle=False, callbacks=[monitor], verbose=0)
+    np.testing.assert_array_equal(monitor.probe.x, X[:8])
+    assert _steps(monitor) == [(0, 0), (1, 4)]
+
+
+def test_batch_hook_only_with_every_n_batches():
+    # Keras runs batch callbacks asynchronously unless a callback overrides on_train_batch_end
+    base = keras.callbacks.Callback.on_train_batch_end
+    assert VarianceMonitor(probe=(X, Y)).on_train_batch_end.__func__ is base
+    assert VarianceMonitor(probe=(X, Y), every_n_batches=5).on_train_batch_end.__func__ is not base
+
+
 def test_auto_probe_outside_fit_is_a_clear_error():
     model = _mlp()
     monitor = VarianceMonitor()
