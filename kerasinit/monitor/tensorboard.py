@@ -26,10 +26,12 @@ HISTOGRAMS_PLUGIN = "histograms"
 
 def _events(logdir: str | os.PathLike[str]) -> Any:
     import tensorflow as tf
+    from tensorflow.core.util import event_pb2
 
     pattern = os.path.join(os.fspath(logdir), "**", "events.out.tfevents.*")
     for path in sorted(glob.glob(pattern, recursive=True)):
-        yield from tf.compat.v1.train.summary_iterator(path)
+        for raw in tf.data.TFRecordDataset(path):
+            yield event_pb2.Event.FromString(raw.numpy())
 
 
 def read_tensorboard_scalars(logdir: str | os.PathLike[str]) -> list[tuple[str, int, float]]:
