@@ -218,6 +218,7 @@ def test_collapsing_network_stops_training_with_on_anomaly_stop():
         ({"layers": [3]}, TypeError, r"layers must be"),
         ({"histogram_bins": 0}, ValueError, r"histogram_bins"),
         ({"std_ratio_bounds": (10, 1)}, ValueError, r"std_ratio_bounds"),
+        ({"std_ratio_bounds": 3}, ValueError, r"std_ratio_bounds must be a pair"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

@@ -166,7 +166,10 @@ class VarianceMonitor(keras.callbacks.Callback):
                     raise TypeError(f"layers must be None or a list of layer names or layers; got an item of type {type(item).__name__}")
         if isinstance(histogram_bins, bool) or not isinstance(histogram_bins, int) or histogram_bins <= 0:
             raise ValueError(f"histogram_bins must be a positive int; got {histogram_bins!r}")
-        low, high = std_ratio_bounds
+        try:
+            low, high = (float(b) for b in std_ratio_bounds)
+        except (TypeError, ValueError):
+            raise ValueError(f"std_ratio_bounds must be a pair (low, high) of numbers; got {std_ratio_bounds!r}") from None
         if not 0 < low < high:
             raise ValueError(f"std_ratio_bounds must be (low, high) with 0 < low < high; got {std_ratio_bounds!r}")
         if isinstance(writers, str):
