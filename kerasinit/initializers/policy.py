@@ -9,12 +9,13 @@ Klambauer et al. (2017) for SELU -> LeCun normal.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 import numpy as np
 
+from kerasinit._layers import iter_layers
 from kerasinit.initializers.fans import DEFAULT_NEGATIVE_SLOPE, activation_name
 from kerasinit.initializers.registry import get
 
@@ -55,15 +56,6 @@ def recommend(activation: Any, negative_slope: float | None = None, seed: Any = 
         stacklevel=2,
     )
     return GlorotUniform(seed=seed)
-
-
-def iter_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
-    """Every layer inside ``model`` (nested models and sublayers of subclassed models included), once."""
-    seen: set[int] = set()
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if id(layer) not in seen:
-            seen.add(id(layer))
-            yield layer
 
 
 def _activation_of(layer: keras.layers.Layer, following: keras.layers.Layer | None) -> tuple[str, float | None]:

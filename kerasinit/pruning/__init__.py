@@ -1,0 +1,23 @@
+"""Magnitude pruning native to Keras 3 (SPEC §4), with a TFMOT bridge for tf_keras.
+
+- Schedules with TFMOT's semantics: :class:`ConstantSparsity`, :class:`PolynomialDecay`.
+- :class:`Pruner` / :class:`PruningCallback`: masks as uint8 weight constraints applied inside the
+  compiled train step (exact zeros through Adam and momentum), saved with the model.
+- :func:`prune` (one shot), :func:`sparsity_report`, :func:`strip`.
+- ``kerasinit.pruning.tfmot``: the same experiment on tf_keras models through TFMOT (imported
+  only when used).
+"""
+
+from kerasinit.pruning.callback import PruningCallback
+from kerasinit.pruning.constraint import MaskConstraint
+from kerasinit.pruning.masks import global_masks, keep_count, magnitude_mask, random_mask
+from kerasinit.pruning.pruner import Pruner, prune
+from kerasinit.pruning.report import sparsity_report, strip
+from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
+from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
+
+__all__ = [
+    "ConstantSparsity", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
+    "PruningSchedule", "global_masks", "keep_count", "magnitude_mask", "prunable_weights", "prune", "random_mask",
+    "select", "sparsity_report", "strip",
+]

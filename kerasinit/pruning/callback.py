@@ -1,0 +1,87 @@
+"""``PruningCallback``: run a pruning schedule during ``fit`` (SPEC §4.2).
+
+Masks update at the start of every update step of the schedule (the step is the optimizer's
+``iterations``, read once at ``on_train_begin`` and counted in Python afterwards, so no device
+sync per batch and a resumed run continues from its saved step). Between updates nothing runs
+in Python: the masks are applied inside the compiled train step by the weight constraints. The
+callback only hooks batch *begins*, so Keras keeps its asynchronous batch dispatch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import keras
+
+from kerasinit.pruning.pruner import Pruner
+from kerasinit.pruning.schedules import PruningSchedule
+from kerasinit.pruning.selection import Selector
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Prune ``self.model`` by ``schedule`` while it trains.
+
+    Either give a ``schedule`` (and optionally ``layers``, ``scope``, ``overrides``, as for
+    :class:`Pruner`; the pruner is built at ``on_train_begin``) or a ready ``pruner``.
+    """
+
+    def __init__(
+        self,
+        schedule: PruningSchedule | None = None,
+        layers: Iterable[Selector] | Selector | None = None,
+        scope: str = "layer",
+        overrides: Mapping[str, float] | None = None,
+        pruner: Pruner | None = None,
+    ) -> None:
+        super().__init__()
+        if (schedule is None) == (pruner is None):
+            raise ValueError("PruningCallback: give exactly one of arguments `schedule` or `pruner`.")
+        if pruner is not None and pruner.schedule is None:
+            raise ValueError("PruningCallback: argument `pruner` has no schedule.")
+        if schedule is not None and not isinstance(schedule, PruningSchedule):
+            raise TypeError(f"PruningCallback: argument `schedule` must be a kerasinit PruningSchedule; received {schedule!r}.")
+        self.pruner = pruner
+        self._spec = {"schedule": schedule, "layers": layers, "scope": scope, "overrides": overrides}
+        self._step = 0
+        self.updates: list[tuple[int, float]] = []
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        if self.pruner is None or self.pruner.model is not self.model:
+            self.pruner = Pruner(self.model, **self._spec)
+        self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        self._warn_if_idle()
+
+    def _warn_if_idle(self) -> None:
+        schedule = self.pruner.schedule
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        if not steps or not epochs:
+            return
+        stop = self._step + steps * epochs
+        updates = schedule.update_steps(self._step, stop)
+        if not updates:
+            warnings.warn(
+                f"PruningCallback: {schedule!r} never updates the masks during this training (optimizer steps "
+                f"{self._step} to {stop - 1}; updates from step {schedule.begin_step}"
+                + (f" to {schedule.end_step}" if schedule.end_step >= 0 else "") + f", every {schedule.frequency}).",
+                UserWarning,
+                stacklevel=2,
+            )
+        elif schedule.sparsity(updates[-1]) < schedule.target - 1e-9:
+            warnings.warn(
+                f"PruningCallback: the last mask update of this training (step {updates[-1]}) reaches sparsity "
+                f"{schedule.sparsity(updates[-1]):.4f}, short of the schedule's target {schedule.target:.4f} "
+                f"(reached at step {schedule.end_step}; training ends at step {stop - 1}).",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        span = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        due = self.pruner.schedule.update_steps(self._step, self._step + span)
+        if due:
+            sparsity = self.pruner.schedule.sparsity(due[-1])
+            self.pruner.update_masks(sparsity)
+            self.updates.append((due[-1], sparsity))
+        self._step += span

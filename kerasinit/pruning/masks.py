@@ -1,0 +1,67 @@
+"""Magnitude masks: keep the ``k`` largest |w|, prune the rest (deterministic ties).
+
+``k = max(round(n · (1 − sparsity)), 1)`` as in TFMOT (round half to even), per tensor
+(``scope="layer"``) or over the concatenation of all tensors (``scope="global"``).
+
+Ties: TFMOT keeps every weight equal to the threshold (so it may keep more than k); here exactly
+k are kept, and among weights of equal magnitude at the threshold the ones with the lower flat
+index (C order; tensors in selection order for the global scope) are kept. Already-pruned
+weights are 0 and go first, so sparsity never decreases. O(n) (``numpy.argpartition``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def keep_count(n: int, sparsity: float) -> int:
+    """How many of ``n`` weights survive at ``sparsity`` (at least one)."""
+    return max(int(np.round(n * (1.0 - sparsity))), 1) if n else 0
+
+
+def _keep_largest(magnitudes: np.ndarray, k: int) -> np.ndarray:
+    """Boolean vector keeping exactly the ``k`` largest entries, lowest index first among ties."""
+    n = magnitudes.size
+    keep = np.zeros(n, dtype=bool)
+    if k >= n:
+        keep[:] = True
+        return keep
+    if k <= 0:
+        return keep
+    threshold = np.partition(magnitudes, n - k)[n - k]  # the k-th largest value
+    above = magnitudes > threshold
+    keep |= above
+    need = k - int(above.sum())
+    if need > 0:
+        ties = np.flatnonzero(magnitudes == threshold)[:need]
+        keep[ties] = True
+    return keep
+
+
+def magnitude_mask(values: np.ndarray, sparsity: float) -> np.ndarray:
+    """uint8 mask (1 = keep) of ``values``'s shape at ``sparsity``."""
+    values = np.asarray(values)
+    flat = np.abs(values.astype("float64", copy=False)).ravel()
+    return _keep_largest(flat, keep_count(flat.size, sparsity)).reshape(values.shape).astype("uint8")
+
+
+def global_masks(values: Sequence[np.ndarray], sparsity: float) -> list[np.ndarray]:
+    """One threshold over all tensors: uint8 masks, one per tensor."""
+    arrays = [np.asarray(v) for v in values]
+    flat = np.concatenate([np.abs(a.astype("float64", copy=False)).ravel() for a in arrays]) if arrays else np.zeros(0)
+    keep = _keep_largest(flat, keep_count(flat.size, sparsity))
+    out, start = [], 0
+    for a in arrays:
+        out.append(keep[start : start + a.size].reshape(a.shape).astype("uint8"))
+        start += a.size
+    return out
+
+
+def random_mask(shape: Sequence[int], sparsity: float, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 mask keeping ``keep_count`` weights at uniformly random positions."""
+    n = int(np.prod(shape))
+    keep = np.zeros(n, dtype="uint8")
+    keep[rng.choice(n, size=keep_count(n, sparsity), replace=False)] = 1
+    return keep.reshape(tuple(shape))

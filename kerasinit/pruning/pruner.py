@@ -1,0 +1,194 @@
+"""``Pruner``: magnitude pruning of a Keras 3 model, with or without ``fit``.
+
+The pruner installs a :class:`~kerasinit.pruning.constraint.MaskConstraint` on every selected
+weight (see that module for why masked weights stay exactly 0 and how masks are saved), and
+recomputes masks by magnitude when asked (``update_masks``) or when its schedule says so
+(``step``). In ``fit``, use ``pruner.callback()``; in a custom training loop call
+``pruner.step(step)`` once per optimizer step (``optimizer.apply`` already applies the masks;
+``apply_masks()`` re-zeroes weights written by other means).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import keras
+import numpy as np
+
+from kerasinit._validation import check_choice, check_real
+from kerasinit.pruning.constraint import MaskConstraint
+from kerasinit.pruning.masks import global_masks, magnitude_mask
+from kerasinit.pruning.schedules import PruningSchedule, check_sparsity
+from kerasinit.pruning.selection import PrunableWeight, Selector, select
+
+SCOPES = ("layer", "global")
+
+
+def attach_mask(weight: PrunableWeight) -> MaskConstraint:
+    """The weight's mask, installed if absent (a reloaded model already has its masks)."""
+    var, layer = weight.variable, weight.layer
+    if isinstance(var.constraint, MaskConstraint):
+        return var.constraint
+    attr = weight.constraint_attr
+    held = getattr(layer, attr, None) if attr else None
+    if isinstance(held, MaskConstraint) and held.shape == tuple(var.shape):
+        var.constraint = held  # config-restored layer: the mask object exists, link the variable
+        return held
+    mask = MaskConstraint(tuple(var.shape), inner=var.constraint)
+    var.constraint = mask
+    if attr is not None and hasattr(layer, attr):
+        setattr(layer, attr, mask)  # part of the layer config, saved with the model
+    else:  # custom layer: keep it walkable for weight checkpoints
+        masks = dict(getattr(layer, "kerasinit_prune_masks", {}))
+        masks[weight.attr] = mask
+        layer.kerasinit_prune_masks = masks
+    return mask
+
+
+def _reset_compiled_step(model: keras.layers.Layer) -> None:
+    """A train function traced before the masks existed does not apply them: retrace it."""
+    if getattr(model, "train_function", None) is not None:
+        model.make_train_function(force=True)  # fit may already hold it: rebuild, never leave None
+
+
+class Pruner:
+    """Magnitude pruning of the prunable weights of ``model`` (SPEC §4.2).
+
+    Args:
+        model: a built Keras 3 model (Sequential, functional or subclassed) or layer.
+        schedule: a :class:`PruningSchedule` (needed for ``step``/``callback``; not for one-shot use).
+        layers: which layers (see :func:`kerasinit.pruning.selection.select`); default all prunable.
+        scope: ``"layer"`` (each tensor pruned to the sparsity) or ``"global"`` (one magnitude
+            threshold across all selected tensors).
+        overrides: ``{layer name: factor}``; that layer is pruned on its own to ``factor ×``
+            the sparsity (e.g. ``{"output": 0.5}``: the output layer at half the rate).
+    """
+
+    def __init__(
+        self,
+        model: keras.layers.Layer,
+        schedule: PruningSchedule | None = None,
+        layers: Iterable[Selector] | Selector | None = None,
+        scope: str = "layer",
+        overrides: Mapping[str, float] | None = None,
+    ) -> None:
+        if not isinstance(model, keras.layers.Layer):
+            raise TypeError(f"Pruner: argument `model` must be a Keras 3 model or layer; received {type(model).__name__}.")
+        if schedule is not None and not isinstance(schedule, PruningSchedule):
+            raise TypeError(f"Pruner: argument `schedule` must be a kerasinit PruningSchedule; received {schedule!r}.")
+        self.scope = check_choice("scope", scope, SCOPES, owner="Pruner")
+        self.model = model
+        self.schedule = schedule
+        self.weights = select(model, layers)
+        names = {w.layer.name for w in self.weights}
+        self.overrides: dict[str, float] = {}
+        for name, factor in dict(overrides or {}).items():
+            if name not in names:
+                raise ValueError(f"Pruner: argument `overrides` names {name!r}, not a pruned layer; pruned layers: {sorted(names)}.")
+            self.overrides[name] = check_real(f"overrides[{name!r}]", factor, owner="Pruner", nonnegative=True)
+        self.masks: dict[str, MaskConstraint] = {w.name: attach_mask(w) for w in self.weights}
+        _reset_compiled_step(model)
+
+    # ------------------------------------------------------------------ masks
+    def layer_sparsity(self, weight: PrunableWeight, sparsity: float) -> float:
+        """The sparsity a weight is pruned to when the model-wide target is ``sparsity``."""
+        s = sparsity * self.overrides.get(weight.layer.name, 1.0)
+        if not 0.0 <= s < 1.0:
+            raise ValueError(
+                f"Pruner: overrides[{weight.layer.name!r}] × sparsity = {s:.4g} is outside [0, 1); lower the factor."
+            )
+        return s
+
+    def update_masks(self, sparsity: float) -> None:
+        """Recompute every mask by magnitude for ``sparsity`` and zero the pruned weights."""
+        sparsity = check_sparsity("sparsity", sparsity, "Pruner.update_masks")
+        values = {w.name: np.asarray(keras.ops.convert_to_numpy(w.variable)) for w in self.weights}
+        joint = [w for w in self.weights if self.scope == "global" and w.layer.name not in self.overrides]
+        for w in self.weights:
+            if w not in joint:
+                self.masks[w.name].assign(magnitude_mask(values[w.name], self.layer_sparsity(w, sparsity)))
+        if joint:
+            for w, m in zip(joint, global_masks([values[w.name] for w in joint], sparsity), strict=True):
+                self.masks[w.name].assign(m)
+        self.apply_masks()
+
+    def apply_masks(self) -> None:
+        """Zero every pruned weight now (fit and ``optimizer.apply`` already do it after each step)."""
+        for w in self.weights:
+            mask = self.masks[w.name]
+            w.variable.assign(w.variable * keras.ops.cast(mask.mask, w.variable.dtype))
+
+    def set_masks(self, masks: Mapping[str, np.ndarray]) -> None:
+        """Install given masks (``{"layer/attr": uint8 array}``), e.g. a lottery ticket's, and apply them."""
+        unknown = [k for k in masks if k not in self.masks]
+        if unknown:
+            raise ValueError(f"Pruner.set_masks: unknown weights {unknown}; known: {sorted(self.masks)}.")
+        for name, m in masks.items():
+            self.masks[name].assign(m)
+        self.apply_masks()
+
+    def get_masks(self) -> dict[str, np.ndarray]:
+        """Every mask as a uint8 NumPy array, keyed ``"layer/attr"``."""
+        return {name: m.numpy() for name, m in self.masks.items()}
+
+    # ------------------------------------------------------------------ schedule
+    def step(self, step: int | None = None) -> bool:
+        """Apply the schedule at optimizer step ``step`` (default: ``model.optimizer.iterations``).
+
+        Returns whether the masks were updated. Call once per step in custom training loops.
+        """
+        if self.schedule is None:
+            raise ValueError("Pruner.step: this pruner has no `schedule`; pass one to Pruner(...) or use update_masks().")
+        if step is None:
+            optimizer = getattr(self.model, "optimizer", None)
+            if optimizer is None:
+                raise ValueError("Pruner.step: pass `step` (the model has no optimizer to read iterations from).")
+            step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        if self.schedule.should_prune(step):
+            self.update_masks(self.schedule.sparsity(step))
+            return True
+        return False
+
+    def callback(self) -> keras.callbacks.Callback:
+        """A ``keras.callbacks.Callback`` that runs this pruner's schedule during ``fit``."""
+        from kerasinit.pruning.callback import PruningCallback
+
+        return PruningCallback(pruner=self)
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of masked-out weights over all pruned tensors."""
+        total = sum(m.mask.shape.num_elements() if hasattr(m.mask.shape, "num_elements") else int(np.prod(m.shape))
+                    for m in self.masks.values())
+        kept = sum(int(m.numpy().sum()) for m in self.masks.values())
+        return 1.0 - kept / total
+
+    @property
+    def mask_bytes(self) -> int:
+        """Memory held by the masks (uint8: one byte per pruned-tensor weight)."""
+        return sum(int(np.prod(m.shape)) * np.dtype(m.mask.dtype).itemsize for m in self.masks.values())
+
+
+def prune(
+    model: keras.layers.Layer,
+    sparsity: float,
+    scope: str = "layer",
+    layers: Iterable[Selector] | Selector | None = None,
+    overrides: Mapping[str, float] | None = None,
+) -> Pruner:
+    """One-shot magnitude pruning of ``model`` to ``sparsity``; masks stay on for further training."""
+    check_sparsity("sparsity", sparsity, "prune")
+    pruner = Pruner(model, None, layers=layers, scope=scope, overrides=overrides)
+    pruner.update_masks(sparsity)
+    return pruner
+
+
+def masked_weights(model: keras.layers.Layer) -> list[tuple[PrunableWeight, MaskConstraint]]:
+    """Every (weight, mask) pair already installed in ``model``."""
+    try:
+        weights = select(model)
+    except ValueError:
+        return []
+    return [(w, w.variable.constraint) for w in weights if isinstance(w.variable.constraint, MaskConstraint)]
+
+

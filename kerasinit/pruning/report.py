@@ -1,0 +1,75 @@
+"""``sparsity_report(model)`` and ``strip(model)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasinit.pruning.constraint import MaskConstraint
+from kerasinit.pruning.pruner import masked_weights
+from kerasinit.pruning.selection import select
+
+
+def sparsity_report(model: keras.layers.Layer) -> Any:
+    """Per prunable weight and in total: shape, size, nonzeros, sparsity, whether masked.
+
+    A pandas DataFrame (print it, or use it as data); the last row is ``total``.
+    """
+    import pandas as pd
+
+    rows = []
+    for w in select(model):
+        values = np.asarray(keras.ops.convert_to_numpy(w.variable))
+        nonzeros = int(np.count_nonzero(values))
+        rows.append({"layer": w.layer.name, "weight": w.attr, "shape": tuple(values.shape), "size": values.size,
+                     "nonzeros": nonzeros, "sparsity": 1.0 - nonzeros / values.size if values.size else 0.0,
+                     "masked": isinstance(w.variable.constraint, MaskConstraint)})
+    size = sum(r["size"] for r in rows)
+    nonzeros = sum(r["nonzeros"] for r in rows)
+    rows.append({"layer": "total", "weight": "", "shape": (), "size": size, "nonzeros": nonzeros,
+                 "sparsity": 1.0 - nonzeros / size if size else 0.0, "masked": all(r["masked"] for r in rows)})
+    return pd.DataFrame(rows, columns=["layer", "weight", "shape", "size", "nonzeros", "sparsity", "masked"])
+
+
+def _unmask(model: keras.layers.Layer) -> list[tuple[Any, Any, Any, MaskConstraint]]:
+    """Bake masks into the weights and put the original constraints back; return what to restore."""
+    undo = []
+    for w, mask in masked_weights(model):
+        w.variable.assign(w.variable * keras.ops.cast(mask.mask, w.variable.dtype))
+        attr = w.constraint_attr
+        w.variable.constraint = mask.inner
+        if attr is not None and getattr(w.layer, attr, None) is mask:
+            setattr(w.layer, attr, mask.inner)
+        undo.append((w, attr, mask.inner, mask))
+    return undo
+
+
+def strip(model: keras.Model, copy: bool = True) -> keras.Model:
+    """A plain Keras model with the pruned zeros baked in and no masks (loads without kerasinit).
+
+    ``copy=True`` (Sequential and functional models) returns a new model and leaves ``model``
+    pruned; ``copy=False`` strips ``model`` itself (any model, subclassed included).
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"strip: argument `model` must be a keras.Model; received {type(model).__name__}.")
+    undo = _unmask(model)
+    if not copy:
+        for w, _, _, mask in undo:
+            if isinstance(getattr(w.layer, "kerasinit_prune_masks", None), dict):
+                w.layer.kerasinit_prune_masks = {k: v for k, v in w.layer.kerasinit_prune_masks.items() if v is not mask}
+        if getattr(model, "train_function", None) is not None:
+            model.make_train_function(force=True)
+        return model
+    try:
+        clone = type(model).from_config(model.get_config())
+    except (NotImplementedError, TypeError, ValueError) as exc:
+        raise ValueError("strip: this model cannot be rebuilt from its config (subclassed?); use strip(model, copy=False).") from exc
+    finally:
+        for w, attr, _, mask in undo:  # re-install the masks on the original
+            w.variable.constraint = mask
+            if attr is not None and hasattr(w.layer, attr):
+                setattr(w.layer, attr, mask)
+    clone.set_weights(model.get_weights())
+    return clone
