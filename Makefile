@@ -18,11 +18,8 @@ install-dev: $(PY)
 	$(PIP) install --quiet -e '.[dev,tfmot]'
 
 demo: install
-	$(VENV)/bin/kerasinit list
+	$(VENV)/bin/kerasinit compare --dataset digits --out kerasinit_compare
 	$(VENV)/bin/kerasinit describe xavier_uniform --fan-in 10
-	$(VENV)/bin/kerasinit describe normalized_xavier_uniform --fan-in 10 --fan-out 20
-	$(VENV)/bin/kerasinit describe plain_he_normal --fan-in 10
-	$(VENV)/bin/kerasinit plot-bounds xavier_uniform normalized_xavier_uniform he_uniform kwon_tanh_uniform --fan-in 1:100 --fan-out 10 --out demo_bounds.png
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
@@ -35,6 +32,9 @@ lint: install-dev
 
 bench: install-dev
 	$(PY) benchmarks/bench_init.py
+	$(PY) benchmarks/bench_monitor.py
+	$(PY) benchmarks/bench_compare.py
+	$(PY) benchmarks/bench_pruning.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -31,4 +31,21 @@ def plot_bounds(*args, **kwargs):  # noqa: ANN002, ANN003 - thin lazy wrapper, s
 
 _install_tf_keras_hook()
 
+#: Submodules and names loaded on first use, so ``import kerasinit`` stays light and backend-neutral.
+_LAZY = {
+    "compare": "kerasinit.compare", "datasets": "kerasinit.datasets", "lottery": "kerasinit.lottery",
+    "monitor": "kerasinit.monitor", "plots": "kerasinit.plots", "pruning": "kerasinit.pruning",
+}
+_LAZY_NAMES = {"VarianceMonitor": "kerasinit.monitor", "run_compare": "kerasinit.compare"}
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute hook
+    import importlib
+
+    if name in _LAZY:
+        return importlib.import_module(_LAZY[name])
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    raise AttributeError(f"module 'kerasinit' has no attribute {name!r}")
+
 __all__ = [*_init_all, "__version__", "bounds_table", "describe", "plot_bounds", "summarize", "tf_keras_custom_objects"]

@@ -51,6 +51,21 @@ model.save(path)
 loaded = keras.models.load_model(path)
 report["save_load_same"] = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), loaded.get_weights()))
 report["loaded_classes"] = [type(layer.kernel_initializer).__name__ for layer in loaded.layers]
+
+from kerasinit import pruning
+net = keras.Sequential([keras.Input((20,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(3)])
+net.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(256, 20)).astype("float32"), rng.integers(0, 3, 256)
+net.fit(x, y, epochs=1, batch_size=32, verbose=0)
+pruning.prune(net, 0.7)
+net.fit(x, y, epochs=2, batch_size=32, verbose=0)
+report["pruned_sparsity"] = float(pruning.sparsity_report(net).iloc[0]["sparsity"])
+try:
+    net.fit(x, y, epochs=1, verbose=0, callbacks=[pruning.PruningCallback(pruning.ConstantSparsity(0.9, 0))])
+    report["callback_error"] = None
+except RuntimeError as exc:
+    report["callback_error"] = str(exc)
 print(json.dumps(report))
 """
 
@@ -65,6 +80,8 @@ def test_core_runs_on_jax_without_tensorflow():
     assert report["orthogonal_ok"]
     assert report["save_load_same"] and report["reinitialize_rows"] == 3 and report["lsuv_converged"]
     assert report["loaded_classes"] == ["KwonTanhUniform", "PlainHeNormal", "FromArray"]
+    assert report["pruned_sparsity"] == pytest.approx(0.7, abs=1e-3)  # one-shot masks hold through JAX's fit
+    assert "JAX backend" in report["callback_error"]  # a schedule during fit is refused, not silently lost
     assert not report["tensorflow_imported"] and not report["tensorflow_imported_at_end"]
 
 
@@ -75,3 +92,13 @@ def test_core_modules_do_not_import_tensorflow_directly(module):
 
     source = inspect.getsource(importlib.import_module(module))
     assert "import tensorflow" not in source and "import tf_keras" not in source
+
+
+def test_submodules_load_lazily_from_the_package():
+    import kerasinit
+
+    assert kerasinit.pruning.Pruner.__name__ == "Pruner"
+    assert kerasinit.VarianceMonitor.__module__ == "kerasinit.monitor.callback"
+    assert callable(kerasinit.run_compare)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        kerasinit.nope  # noqa: B018

@@ -48,6 +48,12 @@ class PruningCallback(keras.callbacks.Callback):
         self.updates: list[tuple[int, float]] = []
 
     def on_train_begin(self, logs: Any = None) -> None:
+        if keras.backend.backend() == "jax":
+            raise RuntimeError(
+                "PruningCallback: on the JAX backend, fit() keeps variable values in its own state during training, "
+                "so mask updates from a callback would be lost. Use kerasinit.pruning.prune(model, sparsity) between "
+                "fit() calls (masks then stay applied inside JAX's compiled step), or the TensorFlow backend."
+            )
         if self.pruner is None or self.pruner.model is not self.model:
             self.pruner = Pruner(self.model, **self._spec)
         self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
