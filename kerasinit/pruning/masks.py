@@ -40,17 +40,23 @@ def _keep_largest(magnitudes: np.ndarray, k: int) -> np.ndarray:
     return keep
 
 
+def _magnitudes(values: np.ndarray) -> np.ndarray:
+    """|values| flattened, as float32 or wider (exact: no rounding of any input magnitude)."""
+    values = np.asarray(values)
+    return np.abs(values.astype(np.result_type(values.dtype, np.float32), copy=False)).ravel()
+
+
 def magnitude_mask(values: np.ndarray, sparsity: float) -> np.ndarray:
     """uint8 mask (1 = keep) of ``values``'s shape at ``sparsity``."""
     values = np.asarray(values)
-    flat = np.abs(values.astype("float64", copy=False)).ravel()
+    flat = _magnitudes(values)
     return _keep_largest(flat, keep_count(flat.size, sparsity)).reshape(values.shape).astype("uint8")
 
 
 def global_masks(values: Sequence[np.ndarray], sparsity: float) -> list[np.ndarray]:
     """One threshold over all tensors: uint8 masks, one per tensor."""
     arrays = [np.asarray(v) for v in values]
-    flat = np.concatenate([np.abs(a.astype("float64", copy=False)).ravel() for a in arrays]) if arrays else np.zeros(0)
+    flat = np.concatenate([_magnitudes(a) for a in arrays]) if arrays else np.zeros(0)
     keep = _keep_largest(flat, keep_count(flat.size, sparsity))
     out, start = [], 0
     for a in arrays:

@@ -104,13 +104,16 @@ class Pruner:
         sparsity = check_sparsity("sparsity", sparsity, "Pruner.update_masks")
         values = {w.name: np.asarray(keras.ops.convert_to_numpy(w.variable)) for w in self.weights}
         joint = [w for w in self.weights if self.scope == "global" and w.layer.name not in self.overrides]
+        new: dict[str, np.ndarray] = {}
         for w in self.weights:
             if w not in joint:
-                self.masks[w.name].assign(magnitude_mask(values[w.name], self.layer_sparsity(w, sparsity)))
+                new[w.name] = magnitude_mask(values[w.name], self.layer_sparsity(w, sparsity))
         if joint:
-            for w, m in zip(joint, global_masks([values[w.name] for w in joint], sparsity), strict=True):
-                self.masks[w.name].assign(m)
-        self.apply_masks()
+            new.update(zip([w.name for w in joint], global_masks([values[w.name] for w in joint], sparsity), strict=True))
+        for w in self.weights:  # zero the pruned weights from the host copy: no extra device reads
+            self.masks[w.name].assign(new[w.name])
+            v = values[w.name]
+            w.variable.assign(np.where(new[w.name].astype(bool), v, np.zeros((), v.dtype)))
 
     def apply_masks(self) -> None:
         """Zero every pruned weight now (fit and ``optimizer.apply`` already do it after each step)."""

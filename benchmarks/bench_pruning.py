@@ -1,0 +1,132 @@
+"""Step time of dense vs pruned training, native Keras 3 vs TFMOT on tf_keras (SPEC §4.2, §7; issue 4).
+
+Model: LeNet-300-100 (784-300-100-10, ReLU), batch 128, Adam 1e-3, synthetic data (a repeating
+``tf.data`` pipeline of 2,560 examples). Pruning: ``PolynomialDecay(0 -> 0.8)`` over the whole
+run, at ``frequency`` 100 and 1. Variants, all in one process so that they interleave:
+
+* ``keras3_dense``; ``keras3_pruned_f100`` / ``keras3_pruned_f1`` - ``PruningCallback``;
+* ``tf_keras_dense``; ``tfmot_pruned_f100`` / ``tfmot_pruned_f1`` - TFMOT's own
+  ``prune_low_magnitude`` and ``UpdatePruningStep``, with TFMOT's own ``PolynomialDecay``.
+
+Each timed run is one ``fit(epochs=1, steps_per_epoch=STEPS)`` call after an untimed warm-up
+(tracing); variants are interleaved repeat by repeat in a rotating order. The step time is the
+call's wall time / STEPS. Prints JSON: median step time per variant, pruned/dense ratios (of
+medians, and the median of per-repeat ratios), and mask bytes per pruned weight.
+
+    .venv/bin/python benchmarks/bench_pruning.py [--repeats 7] [--steps 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402  (Keras 3 first: TFMOT's import sets TF_USE_LEGACY_KERAS for tf.keras only)
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_model_optimization as tfmot  # noqa: E402
+import tf_keras  # noqa: E402
+
+from kerasinit import pruning  # noqa: E402
+
+SIZES = (784, 300, 100, 10)
+
+
+def keras3_model(seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((SIZES[0],))] + [keras.layers.Dense(n, activation="relu") for n in SIZES[1:-1]]
+                             + [keras.layers.Dense(SIZES[-1])])
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def tf_keras_model(seed: int, frequency: int | None, end_step: int) -> tf_keras.Model:
+    tf_keras.utils.set_random_seed(seed)
+    model = tf_keras.Sequential([tf_keras.Input((SIZES[0],))]
+                                + [tf_keras.layers.Dense(n, activation="relu") for n in SIZES[1:-1]]
+                                + [tf_keras.layers.Dense(SIZES[-1])])
+    if frequency is not None:
+        schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=end_step, frequency=frequency)
+        model = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+    model.compile(tf_keras.optimizers.Adam(1e-3), tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=400, help="optimizer steps per timed fit call")
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args(argv)
+    # each timed fit covers part of the schedule, so the callback rightly warns that a fit stops short
+    warnings.filterwarnings("ignore", message="PruningCallback: the last mask update")
+    warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20 * args.batch_size, SIZES[0])).astype("float32")
+    y = rng.integers(0, SIZES[-1], 20 * args.batch_size).astype("int32")
+    data = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(args.batch_size).prefetch(2)
+    end_step = (args.repeats + 1) * args.steps  # the schedule rises over the whole run
+
+    runs: dict[str, tuple] = {}
+    runs["keras3_dense"] = (keras3_model(0), [])
+    for f in (100, 1):
+        schedule = pruning.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=end_step, frequency=f)
+        runs[f"keras3_pruned_f{f}"] = (keras3_model(0), [pruning.PruningCallback(schedule)])
+    runs["tf_keras_dense"] = (tf_keras_model(0, None, end_step), [])
+    for f in (100, 1):
+        runs[f"tfmot_pruned_f{f}"] = (tf_keras_model(0, f, end_step), [tfmot.sparsity.keras.UpdatePruningStep()])
+
+    def fit(name: str) -> float:
+        model, callbacks = runs[name]
+        start = time.perf_counter()
+        model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=callbacks)
+        return (time.perf_counter() - start) / args.steps
+
+    for name in runs:  # warm-up: tracing, first mask update
+        fit(name)
+    names = list(runs)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(args.repeats):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            times[name].append(fit(name))
+
+    median = {name: statistics.median(t) for name, t in times.items()}
+    ratios, per_repeat = {}, {}
+    for f in (100, 1):
+        for pruned, dense in ((f"keras3_pruned_f{f}", "keras3_dense"), (f"tfmot_pruned_f{f}", "tf_keras_dense")):
+            ratios[pruned] = median[pruned] / median[dense]
+            per_repeat[pruned] = statistics.median(p / d for p, d in zip(times[pruned], times[dense], strict=True))
+
+    native = runs["keras3_pruned_f100"][1][0].pruner
+    tfmot_model = runs["tfmot_pruned_f100"][0]
+    tfmot_masks = [v for v in tfmot_model.weights if "/mask" in v.name]
+    tfmot_bytes = sum(int(np.prod(v.shape)) * v.dtype.size for v in tfmot_masks)
+    tfmot_weights = sum(int(np.prod(v.shape)) for v in tfmot_masks)
+    result = {
+        "model": "LeNet-300-100", "batch_size": args.batch_size, "steps_per_fit": args.steps, "repeats": args.repeats,
+        "backend": f"keras {keras.__version__} / tf_keras {tf_keras.__version__} / tensorflow {tf.__version__}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus (shared)",
+        "median_step_ms": {k: round(v * 1e3, 4) for k, v in median.items()},
+        "ratio_of_medians": {k: round(v, 3) for k, v in ratios.items()},
+        "median_ratio_per_repeat": {k: round(v, 3) for k, v in per_repeat.items()},
+        "mask_bytes_per_weight": {"native": native.mask_bytes / sum(int(np.prod(m.shape)) for m in native.masks.values()),
+                                  "tfmot": tfmot_bytes / tfmot_weights},
+        "final_sparsity": {"native_f100": round(native.sparsity, 4),
+                           "tfmot_f100": round(1 - float(np.mean([v.numpy().mean() for v in tfmot_masks])), 4)},
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
