@@ -1,7 +1,7 @@
 """Magnitude pruning native to Keras 3 (SPEC §4), with a TFMOT bridge for tf_keras.
 
 - Schedules with TFMOT's semantics: :class:`ConstantSparsity`, :class:`PolynomialDecay`.
-- :class:`Pruner` / :class:`PruningCallback`: masks as uint8 weight constraints applied inside the
+- :class:`Pruner` / :class:`PruningCallback`: masks as boolean weight constraints (1 byte per weight) applied inside the
   compiled train step (exact zeros through Adam and momentum), saved with the model.
 - :func:`prune` (one shot), :func:`sparsity_report`, :func:`strip`.
 - ``kerasinit.pruning.tfmot``: the same experiment on tf_keras models through TFMOT (imported

@@ -1,7 +1,7 @@
 """The mask of one pruned weight: a Keras constraint that is saved with the model.
 
-``MaskConstraint`` holds a uint8 ``keras.Variable`` (1 byte per weight; TFMOT keeps a float32
-copy) and multiplies the weight by it. Installed as the weight's ``constraint``, it runs inside the
+``MaskConstraint`` holds a boolean ``keras.Variable`` (1 byte per weight; TFMOT keeps a float32
+copy) and selects the weight where it is true, 0 elsewhere (one ``where`` kernel per step). Installed as the weight's ``constraint``, it runs inside the
 compiled train step right after every optimizer update (Keras applies constraints there), so
 pruned weights are exactly 0 after every step whatever the optimizer's momentum or Adam moments
 hold. Installed also as the layer's ``*_constraint`` attribute, it is part of the layer config and
@@ -20,12 +20,12 @@ from keras.src.saving.keras_saveable import KerasSaveable
 
 @keras.saving.register_keras_serializable(package="kerasinit")
 class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
-    """``w -> inner(w) * mask``; ``inner`` is the constraint the weight had before pruning."""
+    """``w -> where(mask, inner(w), 0)``; ``inner`` is the constraint the weight had before pruning."""
 
     def __init__(self, shape: Any, inner: Any = None) -> None:
         self.shape = tuple(int(d) for d in shape)
         self.inner = keras.constraints.get(inner)
-        self.mask = keras.Variable(np.ones(self.shape, "uint8"), dtype="uint8", trainable=False, name="prune_mask")
+        self.mask = keras.Variable(np.ones(self.shape, bool), dtype="bool", trainable=False, name="prune_mask")
 
     def _obj_type(self) -> str:
         return "Loss"  # a Keras saving category with no attributes to skip; only the mask is stored
@@ -33,14 +33,15 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
     def __call__(self, w: Any) -> Any:
         if self.inner is not None:
             w = self.inner(w)
-        return w * keras.ops.cast(self.mask, w.dtype)
+        w = keras.ops.convert_to_tensor(w)  # Keras passes the variable itself
+        return keras.ops.where(keras.ops.convert_to_tensor(self.mask), w, keras.ops.zeros((), w.dtype))
 
     def numpy(self) -> np.ndarray:
         """The mask as a uint8 NumPy array (1 = kept)."""
-        return np.asarray(keras.ops.convert_to_numpy(self.mask))
+        return np.asarray(keras.ops.convert_to_numpy(self.mask)).astype("uint8")
 
     def assign(self, mask: np.ndarray) -> None:
-        mask = np.asarray(mask, dtype="uint8")
+        mask = np.asarray(mask).astype(bool)
         if mask.shape != self.shape:
             raise ValueError(f"MaskConstraint: mask shape {mask.shape} does not match the weight shape {self.shape}.")
         self.mask.assign(mask)
@@ -49,7 +50,7 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
         return {"shape": list(self.shape), "inner": keras.constraints.serialize(self.inner) if self.inner is not None else None}
 
     def save_own_variables(self, store: Any) -> None:
-        store["0"] = self.numpy()
+        store["0"] = self.numpy()  # uint8 on disk: every weights format stores it
 
     def load_own_variables(self, store: Any) -> None:
         self.assign(np.asarray(store["0"]))

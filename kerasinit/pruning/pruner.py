@@ -168,7 +168,7 @@ class Pruner:
 
     @property
     def mask_bytes(self) -> int:
-        """Memory held by the masks (uint8: one byte per pruned-tensor weight)."""
+        """Memory held by the masks (bool: one byte per pruned-tensor weight)."""
         return sum(int(np.prod(m.shape)) * np.dtype(m.mask.dtype).itemsize for m in self.masks.values())
 
 
