@@ -1,6 +1,6 @@
 """The ``kerasinit`` command (thin: parses, calls the library, prints).
 
-Subcommands: ``list``, ``describe``, ``plot-bounds``, ``compare``.
+Subcommands: ``list``, ``describe``, ``plot-bounds``, ``compare``, ``lottery``.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output image file (.png, .pdf, .svg)")
 
     _add_compare_parser(sub)
+    _add_lottery_parser(sub)
     return parser
 
 
@@ -107,6 +108,40 @@ def _add_compare_parser(sub: Any) -> None:
     p.add_argument("--out", default="kerasinit_compare", help="folder for JSON, CSV and plots (default kerasinit_compare/)")
     p.add_argument("--no-plots", action="store_true", help="write JSON and CSV only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress goes to stderr)")
+
+
+def _open_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), received {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), received {text!r}")
+    return value
+
+
+def _add_lottery_parser(sub: Any) -> None:
+    from kerasinit.compare import ACTIVATIONS
+
+    p = sub.add_parser("lottery", help="iterative magnitude pruning (lottery tickets) with controls; table and plot")
+    p.add_argument("--dataset", default="digits", help="digits (default), moons, circles, spiral, or a .npz/.csv file")
+    p.add_argument("--arch", default="300,100", help="hidden widths (default 300,100: LeNet-300-100)")
+    p.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="hidden activation (default relu)")
+    p.add_argument("--init", default="glorot_uniform", help="initializer name (default glorot_uniform)")
+    p.add_argument("--rounds", type=_positive_int, default=6, help="pruning rounds after the dense one (default 6)")
+    p.add_argument("--rate", type=_open_rate, default=0.2,
+                   help="fraction of the remaining weights pruned per round (default 0.2; output layer at half)")
+    p.add_argument("--scope", choices=("layer", "global"), default="layer", help="layer (default) or global pruning")
+    p.add_argument("--rewind", default="init", help="init (default), epoch:K or step:K")
+    p.add_argument("--controls", default="reinit,random", help="comma-separated: reinit, random (default both; '' none)")
+    p.add_argument("--epochs", type=_positive_int, default=25, help="epochs per training (default 25)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default 64)")
+    p.add_argument("--eval-every", type=_positive_int, default=10, help="validation every N steps (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of θ0, data order and controls (default 0)")
+    p.add_argument("--out", default="kerasinit_lottery", help="folder for results, masks and θ0 (default kerasinit_lottery/)")
+    p.add_argument("--fresh", action="store_true", help="start over instead of resuming a run found in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress goes to stderr)")
 
 
@@ -193,7 +228,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "describe": cmd_describe, "plot-bounds": cmd_plot_bounds, "compare": cmd_compare}
+def cmd_lottery(args: argparse.Namespace) -> int:
+    from kerasinit.lottery import display_row, run_lottery
+
+    controls = [c.strip() for c in args.controls.split(",") if c.strip()]
+    widths: list[int] = []
+
+    def on_round(row: dict[str, Any]) -> None:
+        cells = display_row(row, controls)
+        if not widths:
+            widths.extend(max(len(h), 8) for h in cells)
+            print("  ".join(h.rjust(w) for h, w in zip(cells, widths, strict=True)), flush=True)
+        print("  ".join(v.rjust(w) for v, w in zip(cells.values(), widths, strict=True)), flush=True)
+
+    results = run_lottery(args.dataset, arch=args.arch, activation=args.activation, initializer=args.init,
+                          rounds=args.rounds, rate=args.rate, scope=args.scope, rewind=args.rewind, controls=controls,
+                          epochs=args.epochs, batch_size=args.batch_size, eval_every=args.eval_every, seed=args.seed,
+                          out=args.out, resume=not args.fresh, progress=not args.quiet,
+                          on_round=None if args.json else on_round)
+    if args.json:
+        print(results.to_json())
+        return 0
+    resumed = [r["round"] for r in results.rows if r["round"] not in results.trained_rounds]
+    if resumed and not results.trained_rounds:
+        print(results.table())
+    if resumed:
+        print(f"rounds {resumed[0]}-{resumed[-1]} resumed from {args.out}/")
+    print(f"wrote {args.out}/ (results.json, rounds.csv, lottery.png, theta0.npz, masks_round_<k>.npz)")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "describe": cmd_describe, "plot-bounds": cmd_plot_bounds, "compare": cmd_compare,
+            "lottery": cmd_lottery}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
