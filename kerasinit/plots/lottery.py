@@ -42,6 +42,8 @@ def plot_lottery(results: Any | Sequence[Any], out: str | os.PathLike[str] | Non
     for ax in (ax_acc, ax_stop):
         ax.set_xscale("log")
         ax.set_xlim(remaining.max() * 1.15, remaining.min() / 1.15)  # dense on the left, sparser to the right
+        ax.set_xticks(remaining, [f"{v:.3g}" for v in remaining], fontsize=8)
+        ax.minorticks_off()
         ax.set_xlabel("% of weights remaining (log)")
         ax.grid(True, which="both", alpha=0.3)
     ax_acc.set(ylabel="test accuracy at early stop", title="accuracy")
