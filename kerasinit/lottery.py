@@ -419,14 +419,16 @@ def run_lottery(
               "dataset_seed": dataset_seed, "steps": len(order), "steps_per_epoch": steps_per_epoch}
     path = (lambda name: os.path.join(out, name)) if out is not None else None
     rows: list[dict[str, Any]] = []
+    saved_rounds = 0
     if out is not None and resume and os.path.exists(path(RESULTS_FILE)):
         with open(path(RESULTS_FILE)) as fh:
             saved = json.load(fh)
         diff = [key for key in RESUME_KEYS if saved["config"].get(key) != config[key]]
         if diff:
             raise ValueError(f"argument `out`: {os.fspath(out)!r} holds a run with other settings ({', '.join(diff)}); "
-                             "use another folder or resume=False.")
+                             "use another folder or resume=False (kerasinit lottery --fresh).")
         rows = [r for r in saved["rows"] if r["round"] <= rounds]
+        saved_rounds = saved["rows"][-1]["round"] if saved["rows"] else 0
     if out is not None:
         os.makedirs(out, exist_ok=True)
 
@@ -506,7 +508,7 @@ def run_lottery(
             bar.note(f"{100 * remaining:.1f}% acc {runs['ticket'].test_accuracy:.3f}")
     results = LotteryResults(config=config, rows=rows, out=None if out is None else os.fspath(out),
                              trained_rounds=trained_rounds)
-    if out is not None:
+    if out is not None and saved_rounds <= rounds:  # never overwrite a longer run's records with a prefix
         results.save(out, plots=plots)
     return results
 

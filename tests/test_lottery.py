@@ -191,6 +191,7 @@ def test_resume_after_interruption(digits, tmp_path):
     # nothing to train when fewer rounds are asked
     again = run_lottery(digits, rounds=1, out=tmp_path, **TINY)
     assert again.trained_rounds == [] and again.rows == first.rows[:2]
+    assert len(json.loads((tmp_path / "results.json").read_text())["rows"]) == 4  # the longer run is kept
     with pytest.raises(ValueError, match="other settings .*rate"):
         run_lottery(digits, rounds=3, rate=0.5, out=tmp_path, **TINY)
 
