@@ -1,4 +1,4 @@
-"""Native pruning with a schedule, then a tiny lottery-ticket (IMP) run (~30 s on a CPU).
+"""Native pruning with a schedule, then a tiny lottery-ticket (IMP) run (~15 s on a CPU).
 
     python examples/prune_and_lottery.py [--out lottery_digits]
 """
