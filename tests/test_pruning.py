@@ -79,6 +79,13 @@ def test_magnitude_mask_counts_and_ties():
     np.testing.assert_array_equal(P.magnitude_mask(ties, 0.5), [1, 1, 0, 0, 1, 0])  # lowest index wins ties
 
 
+def test_keep_count_rounds_like_tfmot():
+    # TFMOT computes round(n * (1 - s)) in float32; float64 would give 31 and 34 here
+    assert P.keep_count(45, 0.3) == 32
+    assert P.keep_count(50, 0.33) == 33
+    assert P.keep_count(10, 0.999) == 1 and P.keep_count(0, 0.5) == 0
+
+
 def test_global_masks_share_one_threshold():
     a = np.linspace(0.01, 1.0, 100)
     b = np.linspace(1.5, 2.0, 50)

@@ -18,6 +18,9 @@ import kerasinit.pruning as P
 imported = sorted(m for m in ("tensorflow_model_optimization", "tf_keras") if m in sys.modules)
 import numpy as np, tensorflow as tf, keras
 from kerasinit.pruning import tfmot as B
+import os
+env_after_import = os.environ.get("TF_USE_LEGACY_KERAS")
+tf_keras_is_keras3 = tf.keras.__name__.startswith("keras") and not tf.keras.__name__.startswith("tf_keras")
 import tensorflow_model_optimization as tfmot
 
 def run(schedule, steps):
@@ -27,7 +30,8 @@ def run(schedule, steps):
         out.append((bool(due), float(s)))
     return out
 
-report = {"imported": imported, "diffs": {}}
+report = {"imported": imported, "diffs": {}, "env_after_import": env_after_import,
+          "tf_keras_is_keras3": tf_keras_is_keras3}
 same = [P.ConstantSparsity(0.6, 5, 95, 10), P.ConstantSparsity(0.3, 0, -1, 7),
         P.PolynomialDecay(0.1, 0.85, 10, 210, power=3, frequency=20), P.PolynomialDecay(0.0, 0.5, 0, 100, power=1.5, frequency=1)]
 steps = list(range(0, 260))
@@ -89,6 +93,7 @@ print(json.dumps(report))
 def test_schedules_and_masks_agree_with_tfmot():
     out = json.loads(run_python(SEMANTICS).strip().splitlines()[-1])
     assert out["imported"] == []  # import kerasinit.pruning stays free of TFMOT and tf_keras
+    assert out["env_after_import"] is None and out["tf_keras_is_keras3"]  # the bridge leaves the caller's env alone
     for name, (max_sparsity_diff, due_mismatches) in out["diffs"].items():
         assert due_mismatches == 0, name
         assert max_sparsity_diff < 1e-6, name

@@ -17,8 +17,15 @@ import numpy as np
 
 
 def keep_count(n: int, sparsity: float) -> int:
-    """How many of ``n`` weights survive at ``sparsity`` (at least one)."""
-    return max(int(np.round(n * (1.0 - sparsity))), 1) if n else 0
+    """How many of ``n`` weights survive at ``sparsity`` (at least one).
+
+    Computed in float32 and rounded half to even exactly as TFMOT does (``round(n · (1 − s))`` in
+    float32), so native and TFMOT masks keep the same count even where n·(1 − s) is near x.5.
+    """
+    if not n:
+        return 0
+    kept = np.float32(n) * (np.float32(1.0) - np.float32(sparsity))
+    return max(int(np.round(kept)), 1)
 
 
 def _keep_largest(magnitudes: np.ndarray, k: int) -> np.ndarray:

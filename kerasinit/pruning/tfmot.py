@@ -3,7 +3,8 @@
 For legacy tf_keras models (TFMOT cannot prune Keras 3 models; use the native
 :class:`kerasinit.pruning.Pruner` there). Needs the ``[tfmot]`` extra; this module is imported
 only when used (``import kerasinit.pruning`` never imports TFMOT or tf_keras). Note that
-importing TFMOT sets ``TF_USE_LEGACY_KERAS=1`` in the process environment (TFMOT's own doing).
+importing TFMOT sets ``TF_USE_LEGACY_KERAS=1`` in the process environment; this module restores
+the caller's setting afterwards, so ``tf.keras`` keeps meaning what it meant.
 
 What the bridge adds to TFMOT:
 
@@ -33,10 +34,23 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import os
+
 import numpy as np
 import tensorflow as tf
-import tensorflow_model_optimization as _tfmot
-import tf_keras
+
+# Importing TFMOT sets TF_USE_LEGACY_KERAS=1 for the whole process, which would silently turn the
+# caller's later `tf.keras` into tf_keras. Resolve `tf.keras` under the caller's setting first
+# (TensorFlow caches it), let TFMOT import, then put the variable back as it was.
+_LEGACY_ENV = os.environ.get("TF_USE_LEGACY_KERAS")
+getattr(tf.keras, "__name__", None)
+import tensorflow_model_optimization as _tfmot  # noqa: E402
+import tf_keras  # noqa: E402
+
+if _LEGACY_ENV is None:
+    os.environ.pop("TF_USE_LEGACY_KERAS", None)
+else:
+    os.environ["TF_USE_LEGACY_KERAS"] = _LEGACY_ENV
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     prune_registry as _prune_registry,
 )
