@@ -28,6 +28,7 @@ masks in the forward pass, so between its end-of-epoch re-masking the stored wei
 positions drift with the optimizer's momentum (the report counts the effective ``weight·mask``).
 """
 
+# ruff: noqa: E402, I001 -- imports are ordered on purpose: tf.keras resolves before TFMOT is imported.
 from __future__ import annotations
 
 import re
@@ -44,8 +45,8 @@ import tensorflow as tf
 # (TensorFlow caches it), let TFMOT import, then put the variable back as it was.
 _LEGACY_ENV = os.environ.get("TF_USE_LEGACY_KERAS")
 getattr(tf.keras, "__name__", None)
-import tensorflow_model_optimization as _tfmot  # noqa: E402
-import tf_keras  # noqa: E402
+import tensorflow_model_optimization as _tfmot
+import tf_keras
 
 if _LEGACY_ENV is None:
     os.environ.pop("TF_USE_LEGACY_KERAS", None)
