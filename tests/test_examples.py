@@ -27,3 +27,10 @@ def test_weight_statistics(tmp_path):
     line = next(x for x in out.splitlines() if x.startswith("normalized_xavier_uniform"))
     assert "±0.447214" in line
     assert (tmp_path / "b.png").exists()
+
+
+def test_tfmot_bridge_example():
+    out = run_example("tfmot_bridge.py")
+    total = next(line for line in out.splitlines() if line.strip().startswith("total"))
+    assert float(total.split()[-2]) > 0.7  # sparsity column of the total row
+    assert "reloaded: KwonTanhUniform same weights: True" in out
