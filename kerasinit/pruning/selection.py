@@ -64,7 +64,8 @@ def prunable_weights(layer: keras.layers.Layer) -> list[PrunableWeight]:
 Selector = str | re.Pattern[str] | type | Callable[[keras.layers.Layer], bool]
 
 
-def _matches(layer: keras.layers.Layer, selector: Selector) -> bool:
+def matches(layer: Any, selector: Selector) -> bool:
+    """Whether ``layer`` is chosen by ``selector`` (name, compiled regex, class or predicate)."""
     if isinstance(selector, str):
         return layer.name == selector
     if isinstance(selector, re.Pattern):
@@ -96,7 +97,7 @@ def select(model: keras.layers.Layer, layers: Iterable[Selector] | Selector | No
         unknown = [s for s in selectors if isinstance(s, str) and s not in names]
         if unknown:
             raise ValueError(f"argument `layers` names unknown layers {unknown}; the model's layers: {sorted(names)}.")
-        chosen = [layer for layer in all_layers if any(_matches(layer, s) for s in selectors)]
+        chosen = [layer for layer in all_layers if any(matches(layer, s) for s in selectors)]
         cells = [cell for layer in chosen if isinstance(getattr(layer, "cell", None), keras.layers.Layer)
                  for cell in [layer.cell]]
         chosen += [c for c in cells if c not in chosen]

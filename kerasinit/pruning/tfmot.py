@@ -32,7 +32,7 @@ positions drift with the optimizer's momentum (the report counts the effective `
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import os
@@ -63,11 +63,10 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 from kerasinit._validation import check_choice, check_real
 from kerasinit.compat.tf_keras import register_all
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
+from kerasinit.pruning.selection import Selector, matches
 
 _sp = _tfmot.sparsity.keras
 _TFMOTSchedule = _pruning_schedule.PruningSchedule
-
-Selector = str | re.Pattern[str] | type | Callable[[Any], bool]
 
 register_all()  # kerasinit initializers load in tf_keras models
 
@@ -136,16 +135,6 @@ class KerasinitSchedule(_TFMOTSchedule):
 tf_keras.utils.get_custom_objects()[KerasinitSchedule.__name__] = KerasinitSchedule
 
 
-def _matches(layer: Any, selector: Selector) -> bool:
-    if isinstance(selector, str):
-        return layer.name == selector
-    if isinstance(selector, re.Pattern):
-        return selector.fullmatch(layer.name) is not None
-    if isinstance(selector, type):
-        return isinstance(layer, selector)
-    return bool(selector(layer))
-
-
 _registry = _prune_registry.PruneRegistry
 
 
@@ -195,7 +184,7 @@ def prune_low_magnitude(
         if unknown:
             raise ValueError(f"prune_low_magnitude: argument `layers` names unknown layers {unknown}; "
                              f"the model's layers: {sorted(names)}.")
-        chosen = [layer for layer in all_layers if any(_matches(layer, s) for s in selectors) and _is_prunable(layer)]
+        chosen = [layer for layer in all_layers if any(matches(layer, s) for s in selectors) and _is_prunable(layer)]
     if not chosen:
         raise ValueError("prune_low_magnitude: nothing to prune: no selected layer is prunable by TFMOT.")
     factors: dict[str, float] = {}
