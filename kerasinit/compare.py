@@ -23,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit._progress import open_bar
 from kerasinit.datasets import Dataset, load
 
 DEFAULT_INITS = ("zeros", "random_normal", "glorot_uniform", "he_normal", "kwon_tanh_uniform")
@@ -421,27 +422,15 @@ class _Progress:
     """One rich progress bar per run (epochs, loss, ETA) and an overall bar; a no-op when disabled."""
 
     def __init__(self, progress: bool | Any, total: int, epochs: int) -> None:
+        self.progress = progress
         self.enabled = bool(progress)
-        self.console = None if isinstance(progress, bool) else progress
         self.total, self.epochs = total, epochs
         self._bar: Any = None
         self._task: Any = None
 
     def __enter__(self) -> _Progress:
+        self._bar = open_bar(self.progress, desc_width=22, bar_width=12, info_width=22, count="m_of_n")
         if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(TextColumn("{task.description:<22}"), BarColumn(bar_width=12), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]:<22}"), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=self.console or Console(stderr=True))
-            self._bar.__enter__()
             self._all = self._bar.add_task("all runs", total=self.total, info="")
         return self
 

@@ -35,6 +35,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit._progress import open_bar
 from kerasinit.compare import ACTIVATIONS, _seeded
 from kerasinit.datasets import Dataset, load
 from kerasinit.pruning import Pruner, global_masks, magnitude_mask, random_mask
@@ -532,26 +533,14 @@ class _Progress:
     """One rich progress bar over every training step of the run, with ETA; a no-op when disabled."""
 
     def __init__(self, progress: bool | Any, total: int, done: int) -> None:
+        self.progress = progress
         self.enabled = bool(progress)
-        self.console = None if isinstance(progress, bool) else progress
         self.total, self.done = total, done
         self._bar: Any = None
 
     def __enter__(self) -> _Progress:
+        self._bar = open_bar(self.progress, desc_width=16, bar_width=20, info_width=20, count="percent")
         if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                TaskProgressColumn,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(TextColumn("{task.description:<16}"), BarColumn(bar_width=20), TaskProgressColumn(),
-                                 TextColumn("{task.fields[info]:<20}"), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=self.console or Console(stderr=True))
-            self._bar.__enter__()
             self._task = self._bar.add_task("lottery", total=self.total, completed=self.done, info="")
         return self
 
