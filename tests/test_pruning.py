@@ -79,6 +79,21 @@ def test_magnitude_mask_counts_and_ties():
     np.testing.assert_array_equal(P.magnitude_mask(ties, 0.5), [1, 1, 0, 0, 1, 0])  # lowest index wins ties
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_magnitude_mask_matches_a_full_sort_on_pruned_tensors(seed):
+    # masks are found among nonzero magnitudes only; check against a stable sort of all of them,
+    # on tensors full of exact zeros (already pruned) and repeated values, incl. fewer nonzeros than k
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    w = rng.choice([-2.0, -1.0, 0.5, 1.0, 3.0], size=n) if seed % 2 else rng.normal(size=n)
+    w[rng.random(n) < rng.uniform(0.0, 0.99)] = 0.0
+    for s in (0.0, 0.1, 0.5, 0.8, 0.97):
+        k = P.keep_count(n, s)
+        expected = np.zeros(n, np.uint8)
+        expected[np.argsort(-np.abs(w), kind="stable")[:k]] = 1  # largest first, lowest index among ties
+        np.testing.assert_array_equal(P.magnitude_mask(w, s), expected, err_msg=f"n={n} s={s}")
+
+
 def test_keep_count_rounds_like_tfmot():
     # TFMOT computes round(n * (1 - s)) in float32; float64 would give 31 and 34 here
     assert P.keep_count(45, 0.3) == 32

@@ -6,7 +6,8 @@
 Ties: TFMOT keeps every weight equal to the threshold (so it may keep more than k); here exactly
 k are kept, and among weights of equal magnitude at the threshold the ones with the lower flat
 index (C order; tensors in selection order for the global scope) are kept. Already-pruned
-weights are 0 and go first, so sparsity never decreases. O(n) (``numpy.argpartition``).
+weights are 0 and go first, so sparsity never decreases. O(n): a ``numpy.partition`` over the
+nonzero magnitudes only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ def _keep_largest(magnitudes: np.ndarray, k: int) -> np.ndarray:
         return keep
     if k <= 0:
         return keep
-    threshold = np.partition(magnitudes, n - k)[n - k]  # the k-th largest value
+    # The k-th largest value, found among the nonzero entries only: pruned weights are exact zeros,
+    # and numpy's introselect slows ~25x on that many ties (5 ms vs 0.2 ms for 235k weights at 80%).
+    # If fewer than k entries are nonzero, every one is kept and the threshold is 0.
+    candidates = magnitudes[magnitudes != 0]  # NaN stays a candidate, as in a plain partition
+    if candidates.size >= k:
+        threshold = np.partition(candidates, candidates.size - k)[candidates.size - k]
+    else:
+        threshold = magnitudes.dtype.type(0)
     above = magnitudes > threshold
     keep |= above
     need = k - int(above.sum())
