@@ -380,3 +380,19 @@ def test_initializers_and_pruning_together():
         warnings.simplefilter("error", UserWarning)
         P.prune(model, 0.5)
     assert P.sparsity_report(model).iloc[-1]["sparsity"] == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_mask_select_kernel_matches_numpy(dtype):
+    # the constraint's backend fast path (TensorFlow: Select, not keras.ops.where's SelectV2)
+    from kerasinit.pruning._where import keep_where
+
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(37, 11))
+    w[0, :3] = [np.nan, np.inf, -0.0]
+    mask = rng.random(w.shape) < 0.5
+    mask[0, :3] = True
+    got = to_np(keras.ops.cast(keep_where(mask, keras.ops.cast(w, dtype)), "float64"))
+    expected = np.where(mask, to_np(keras.ops.cast(keras.ops.cast(w, dtype), "float64")), 0.0)
+    np.testing.assert_array_equal(got, expected)
+    assert np.signbit(got[0, 2]) and not np.signbit(got[~mask]).any()  # kept -0.0 stays, pruned is +0

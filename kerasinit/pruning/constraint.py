@@ -1,12 +1,13 @@
 """The mask of one pruned weight: a Keras constraint that is saved with the model.
 
 ``MaskConstraint`` holds a boolean ``keras.Variable`` (1 byte per weight; TFMOT keeps a float32
-copy) and selects the weight where it is true, 0 elsewhere (one ``where`` kernel per step). Installed as the weight's ``constraint``, it runs inside the
-compiled train step right after every optimizer update (Keras applies constraints there), so
-pruned weights are exactly 0 after every step whatever the optimizer's momentum or Adam moments
-hold. Installed also as the layer's ``*_constraint`` attribute, it is part of the layer config and
-a ``KerasSaveable``: ``model.save``/``load_model`` and weight checkpoints store and restore the
-mask values (under ``.../kernel_constraint`` in the weights archive) with no wrapper layers.
+copy) and selects the weight where it is true, 0 elsewhere (one select kernel per step, see
+``_where``). Installed as the weight's ``constraint``, it runs inside the compiled train step
+right after every optimizer update (Keras applies constraints there), so pruned weights are
+exactly 0 after every step whatever the optimizer's momentum or Adam moments hold. Installed
+also as the layer's ``*_constraint`` attribute, it is part of the layer config and a
+``KerasSaveable``: ``model.save``/``load_model`` and weight checkpoints store and restore the mask
+values (under ``.../kernel_constraint`` in the weights archive) with no wrapper layers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 import keras
 import numpy as np
 from keras.src.saving.keras_saveable import KerasSaveable
+
+from kerasinit.pruning._where import keep_where
 
 
 @keras.saving.register_keras_serializable(package="kerasinit")
@@ -33,8 +36,7 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
     def __call__(self, w: Any) -> Any:
         if self.inner is not None:
             w = self.inner(w)
-        w = keras.ops.convert_to_tensor(w)  # Keras passes the variable itself
-        return keras.ops.where(keras.ops.convert_to_tensor(self.mask), w, keras.ops.zeros((), w.dtype))
+        return keep_where(self.mask, w)  # Keras passes the variable itself
 
     def numpy(self) -> np.ndarray:
         """The mask as a uint8 NumPy array (1 = kept)."""

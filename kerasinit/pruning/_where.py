@@ -1,0 +1,31 @@
+"""``keep_where(mask, w)``: ``w`` where ``mask`` is true, exact 0 elsewhere, as cheap as the backend allows.
+
+The pruning masks run this once per pruned tensor after every optimizer step, so it is on the
+hot path. On TensorFlow, ``keras.ops.where`` lowers to ``SelectV2``, whose broadcasting kernel takes
+~1.6x as long as the plain ``Select`` kernel on equal shapes (136 vs 85 µs for a 784x300 float32
+tensor on 2 CPU cores; benchmarks/RESULTS.md): TensorFlow gets ``Select`` with a same-shape zero
+tensor, every other backend ``keras.ops.where``. TensorFlow is imported only when it is Keras's
+backend (it is loaded already), so the core stays backend-neutral.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import keras
+
+
+@cache
+def _kernel(backend: str) -> Callable[[Any, Any], Any]:
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return lambda mask, w: tf.raw_ops.Select(condition=mask, x=w, y=tf.zeros_like(w))
+    return lambda mask, w: keras.ops.where(mask, w, keras.ops.zeros((), w.dtype))
+
+
+def keep_where(mask: Any, w: Any) -> Any:
+    """``where(mask, w, 0)`` for a boolean ``mask`` of ``w``'s shape."""
+    return _kernel(keras.backend.backend())(keras.ops.convert_to_tensor(mask), keras.ops.convert_to_tensor(w))
