@@ -5,6 +5,8 @@ Model: LeNet-300-100 (784-300-100-10, ReLU), batch 128, Adam 1e-3, synthetic dat
 run, at ``frequency`` 100 and 1. Variants, all in one process so that they interleave:
 
 * ``keras3_dense``; ``keras3_pruned_f100`` / ``keras3_pruned_f1`` - ``PruningCallback``;
+* ``keras3_dense_control`` - a second, identical dense model: its ratio to ``keras3_dense`` is the
+  run's noise floor (an A/A test; on a shared machine it is rarely exactly 1);
 * ``tf_keras_dense``; ``tfmot_pruned_f100`` / ``tfmot_pruned_f1`` - TFMOT's own
   ``prune_low_magnitude`` and ``UpdatePruningStep``, with TFMOT's own ``PolynomialDecay``.
 
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     runs: dict[str, tuple] = {}
     runs["keras3_dense"] = (keras3_model(0), [])
+    runs["keras3_dense_control"] = (keras3_model(0), [])
     for f in (100, 1):
         schedule = pruning.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=end_step, frequency=f)
         runs[f"keras3_pruned_f{f}"] = (keras3_model(0), [pruning.PruningCallback(schedule)])
@@ -106,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
         for pruned, dense in ((f"keras3_pruned_f{f}", "keras3_dense"), (f"tfmot_pruned_f{f}", "tf_keras_dense")):
             ratios[pruned] = median[pruned] / median[dense]
             per_repeat[pruned] = statistics.median(p / d for p, d in zip(times[pruned], times[dense], strict=True))
+    ratios["keras3_dense_control"] = median["keras3_dense_control"] / median["keras3_dense"]
+    per_repeat["keras3_dense_control"] = statistics.median(
+        c / d for c, d in zip(times["keras3_dense_control"], times["keras3_dense"], strict=True))
 
     native = runs["keras3_pruned_f100"][1][0].pruner
     tfmot_model = runs["tfmot_pruned_f100"][0]
