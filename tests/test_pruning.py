@@ -396,3 +396,20 @@ def test_mask_select_kernel_matches_numpy(dtype):
     expected = np.where(mask, to_np(keras.ops.cast(keras.ops.cast(w, dtype), "float64")), 0.0)
     np.testing.assert_array_equal(got, expected)
     assert np.signbit(got[0, 2]) and not np.signbit(got[~mask]).any()  # kept -0.0 stays, pruned is +0
+
+
+def test_apply_masks_and_strip_zero_inf_and_nan_weights():
+    # a multiply by the mask would leave NaN (inf·0, NaN·0) and -0.0 at pruned positions
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d")])
+    pruner = P.prune(model, 0.5)
+    mask = pruner.get_masks()["d/kernel"]
+    w = np.where(mask == 1, 1.0, np.array([np.inf, np.nan, -2.0] * 4).reshape(4, 3)).astype("float32")
+    model.layers[0].kernel.assign(w)
+    pruner.apply_masks()
+    got = to_np(model.layers[0].kernel)
+    np.testing.assert_array_equal(got, np.where(mask == 1, 1.0, 0.0))
+    assert not np.signbit(got).any()
+    model.layers[0].kernel.assign(w)
+    plain = P.strip(model)
+    np.testing.assert_array_equal(to_np(plain.layers[0].kernel), np.where(mask == 1, 1.0, 0.0))

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from kerasinit._validation import check_choice, check_real
+from kerasinit.pruning._where import keep_where
 from kerasinit.pruning.constraint import MaskConstraint
 from kerasinit.pruning.masks import global_masks, magnitude_mask
 from kerasinit.pruning.schedules import PruningSchedule, check_sparsity
@@ -118,8 +119,7 @@ class Pruner:
     def apply_masks(self) -> None:
         """Zero every pruned weight now (fit and ``optimizer.apply`` already do it after each step)."""
         for w in self.weights:
-            mask = self.masks[w.name]
-            w.variable.assign(w.variable * keras.ops.cast(mask.mask, w.variable.dtype))
+            w.variable.assign(keep_where(self.masks[w.name].mask, w.variable))  # exact +0, even for inf/NaN
 
     def set_masks(self, masks: Mapping[str, np.ndarray]) -> None:
         """Install given masks (``{"layer/attr": uint8 array}``), e.g. a lottery ticket's, and apply them."""

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit.pruning._where import keep_where
 from kerasinit.pruning.constraint import MaskConstraint
 from kerasinit.pruning.pruner import masked_weights
 from kerasinit.pruning.selection import select
@@ -37,7 +38,7 @@ def _unmask(model: keras.layers.Layer) -> list[tuple[Any, Any, Any, MaskConstrai
     """Bake masks into the weights and put the original constraints back; return what to restore."""
     undo = []
     for w, mask in masked_weights(model):
-        w.variable.assign(w.variable * keras.ops.cast(mask.mask, w.variable.dtype))
+        w.variable.assign(keep_where(mask.mask, w.variable))
         attr = w.constraint_attr
         w.variable.constraint = mask.inner
         if attr is not None and getattr(w.layer, attr, None) is mask:
