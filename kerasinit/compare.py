@@ -23,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit._json import finite
 from kerasinit._progress import open_bar
 from kerasinit.datasets import Dataset, load
 
@@ -127,7 +128,7 @@ class CompareResults:
         summary = self.summary().to_dict(orient="records")
         runs = [{**asdict(r), "std_ratio": r.std_ratio} for r in self.runs]
         ds = self.dataset
-        return _finite({"config": self.config,
+        return finite({"config": self.config,
                         "dataset": {"name": ds.name, "n_features": ds.n_features, "n_classes": ds.n_classes,
                                     "sizes": ds.sizes(), "chance": ds.chance},
                         "summary": summary, "runs": runs})
@@ -175,18 +176,6 @@ class CompareResults:
 
             plt.close("all")
         return written
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 STATUS_NOTES = {

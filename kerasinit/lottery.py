@@ -35,6 +35,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit._json import finite
 from kerasinit._progress import open_bar
 from kerasinit.compare import ACTIVATIONS, _seeded
 from kerasinit.datasets import Dataset, load
@@ -90,7 +91,7 @@ class LotteryResults:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return _finite({"config": self.config, "rows": self.rows})
+        return finite({"config": self.config, "rows": self.rows})
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -128,18 +129,6 @@ def display_row(r: Mapping[str, Any], controls: Sequence[str]) -> dict[str, str]
         out[f"{kind} acc"] = f"{run['test_accuracy']:.4f}" if run else "-"
         out[f"{kind} stop"] = str(run["early_stop_step"]) if run else "-"
     return out
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def _atomic_write(path: str, text: str) -> None:
@@ -524,7 +513,7 @@ def _commit(out: str | os.PathLike[str] | None, config: dict[str, Any], rows: li
             on_round: Callable[[dict[str, Any]], None] | None) -> None:
     """Record a finished round: results.json is written last, after its arrays (the resume point)."""
     if out is not None:
-        _atomic_write(os.path.join(out, RESULTS_FILE), json.dumps(_finite({"config": config, "rows": rows}), indent=2))
+        _atomic_write(os.path.join(out, RESULTS_FILE), json.dumps(finite({"config": config, "rows": rows}), indent=2))
     if on_round is not None:
         on_round(rows[-1])
 
