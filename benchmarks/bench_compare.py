@@ -11,26 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
+
+from _cli import run_cli  # benchmarks/_cli.py (scripts run from benchmarks/ put it on sys.path)
 
 TARGET_S = 120.0
-
-
-def run_once(extra: list[str]) -> tuple[float, dict]:
-    with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "kerasinit", "compare", "--json", "--quiet", "--out", out, *extra]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"kerasinit compare failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        return wall, json.loads(proc.stdout)
 
 
 def main() -> None:
@@ -40,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     walls, data = [], {}
     for _ in range(args.repeats):
-        wall, data = run_once(args.extra)
+        wall, data = run_cli("compare", args.extra)
         walls.append(wall)
     median = statistics.median(walls)
     result = {

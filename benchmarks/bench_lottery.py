@@ -12,26 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
+
+from _cli import run_cli  # benchmarks/_cli.py (scripts run from benchmarks/ put it on sys.path)
 
 TARGETS_S = {"lottery": 300.0, "compare": 120.0}
-
-
-def run_once(command: str) -> tuple[float, dict]:
-    with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "kerasinit", command, "--json", "--quiet", "--out", out]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"kerasinit {command} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        return wall, json.loads(proc.stdout)
 
 
 def training_seconds(command: str, data: dict) -> float:
@@ -50,7 +35,7 @@ def main() -> None:
     for command in commands:
         walls, data = [], {}
         for _ in range(args.repeats):
-            wall, data = run_once(command)
+            wall, data = run_cli(command)
             walls.append(wall)
         median = statistics.median(walls)
         entry = {"command": f"kerasinit {command} --json --quiet --out DIR", "config": data["config"],
