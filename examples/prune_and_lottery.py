@@ -12,7 +12,7 @@ import keras
 import kerasinit
 from kerasinit.datasets import load
 from kerasinit.lottery import build_model, run_lottery
-from kerasinit.pruning import PolynomialDecay, Pruner, sparsity_report
+from kerasinit.pruning import PolynomialDecay, Pruner, PruningCallback, sparsity_report
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     steps = 6 * -(-len(ds.y_train) // 64)
     pruner = Pruner(model, PolynomialDecay(0.0, 0.8, begin_step=0, end_step=steps // 2, frequency=10),
                     overrides={"output": 0.5})
-    model.fit(ds.x_train, ds.y_train, epochs=6, batch_size=64, verbose=0, callbacks=[pruner.callback()])
+    model.fit(ds.x_train, ds.y_train, epochs=6, batch_size=64, verbose=0, callbacks=[PruningCallback(pruner=pruner)])
     _, acc = model.evaluate(ds.x_test, ds.y_test, verbose=0)
     print(f"scheduled pruning: sparsity {pruner.sparsity:.3f}, test accuracy {acc:.3f}")
     print(sparsity_report(model))

@@ -225,7 +225,7 @@ def test_scopes_and_overrides():
     assert report.loc["h", "sparsity"] == pytest.approx(0.6, abs=1e-3)
     assert report.loc["out", "sparsity"] == pytest.approx(0.3, abs=1e-2)
     assert layer_scope.mask_bytes == 20 * 64 + 64 * 32 + 32 * 3  # one byte per weight
-    assert all(m.mask.dtype == "bool" for m in layer_scope.masks.values())
+    assert all(m.variable.dtype == "bool" for m in layer_scope.masks.values())
     model = _mlp()
     model.get_layer("h2").kernel.assign(model.get_layer("h2").kernel * 10)  # big weights survive global pruning
     P.prune(model, 0.6, scope="global")

@@ -9,15 +9,16 @@
 """
 
 from kerasinit.pruning.callback import PruningCallback
-from kerasinit.pruning.constraint import MaskConstraint
+from kerasinit.pruning.constraint import Mask, MaskConstraint
 from kerasinit.pruning.masks import global_masks, keep_count, magnitude_mask, random_mask
+from kerasinit.pruning.persistence import masked_weights
 from kerasinit.pruning.pruner import Pruner, prune
 from kerasinit.pruning.report import sparsity_report, strip
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
 from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
 
 __all__ = [
-    "ConstantSparsity", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
-    "PruningSchedule", "global_masks", "keep_count", "magnitude_mask", "prunable_weights", "prune", "random_mask",
+    "ConstantSparsity", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
+    "PruningSchedule", "global_masks", "keep_count", "magnitude_mask", "masked_weights", "prunable_weights", "prune", "random_mask",
     "select", "sparsity_report", "strip",
 ]

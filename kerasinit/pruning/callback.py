@@ -5,6 +5,13 @@ Masks update at the start of every update step of the schedule (the step is the 
 sync per batch and a resumed run continues from its saved step). Between updates nothing runs
 in Python: the masks are applied inside the compiled train step by the weight constraints. The
 callback only hooks batch *begins*, so Keras keeps its asynchronous batch dispatch.
+
+On JAX, ``fit`` keeps the variables in a state of its own during each epoch: the callback binds
+the masks to the optimizer's state for the epoch (see ``optimizer_state``; no re-tracing per
+update), syncs that state to the variables before an update (``model.jax_state_sync()``), and
+Keras picks the updated variables up for the next step. The masks are unbound as soon as the
+epoch's state is synced back (at validation or ``on_epoch_end``), so a ``ModelCheckpoint``
+listed after this callback saves the optimizer exactly as Keras built it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any
 
 import keras
 
+from kerasinit.pruning.optimizer_state import bind, unbind
 from kerasinit.pruning.pruner import Pruner
 from kerasinit.pruning.schedules import PruningSchedule
 from kerasinit.pruning.selection import Selector
@@ -45,19 +53,35 @@ class PruningCallback(keras.callbacks.Callback):
         self.pruner = pruner
         self._spec = {"schedule": schedule, "layers": layers, "scope": scope, "overrides": overrides}
         self._step = 0
+        self._jax = False
         self.updates: list[tuple[int, float]] = []
 
     def on_train_begin(self, logs: Any = None) -> None:
-        if keras.backend.backend() == "jax":
-            raise RuntimeError(
-                "PruningCallback: on the JAX backend, fit() keeps variable values in its own state during training, "
-                "so mask updates from a callback would be lost. Use kerasinit.pruning.prune(model, sparsity) between "
-                "fit() calls (masks then stay applied inside JAX's compiled step), or the TensorFlow backend."
-            )
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            raise ValueError("PruningCallback: the model has no optimizer; compile it before fit().")
         if self.pruner is None or self.pruner.model is not self.model:
             self.pruner = Pruner(self.model, **self._spec)
-        self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        self._jax = keras.backend.backend() == "jax"
+        if self._jax:  # the masks join the state of JAX's compiled step (and its sharding spec)
+            bind(optimizer, self.pruner.mask_variables)
+            self.model.make_train_function(force=True)
+        self._step = int(keras.ops.convert_to_numpy(optimizer.iterations))
         self._warn_if_idle()
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        if self._jax:
+            bind(self.model.optimizer, self.pruner.mask_variables)
+
+    def _unbind(self, logs: Any = None) -> None:
+        if getattr(self, "_jax", False) and self.pruner is not None:
+            unbind(self.model.optimizer, self.pruner.mask_variables)
+
+    on_test_begin = _unbind  # validation inside fit starts after Keras synced the epoch's state
+    on_train_end = _unbind
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self._unbind()
 
     def _warn_if_idle(self) -> None:
         schedule = self.pruner.schedule
@@ -88,6 +112,8 @@ class PruningCallback(keras.callbacks.Callback):
         due = self.pruner.schedule.update_steps(self._step, self._step + span)
         if due:
             sparsity = self.pruner.schedule.sparsity(due[-1])
+            if self._jax:  # the variables hold the epoch's start; fit's state holds the present
+                self.model.jax_state_sync()
             self.pruner.update_masks(sparsity)
             self.updates.append((due[-1], sparsity))
         self._step += span

@@ -1,17 +1,25 @@
-"""The mask of one pruned weight: a Keras constraint that is saved with the model.
+"""The masks of pruned weights: a Keras constraint that is saved with the model.
 
-``MaskConstraint`` holds a boolean ``keras.Variable`` (1 byte per weight; TFMOT keeps a float32
-copy) and selects the weight where it is true, 0 elsewhere (one select kernel per step, see
-``_where``). Installed as the weight's ``constraint``, it runs inside the compiled train step
-right after every optimizer update (Keras applies constraints there), so pruned weights are
-exactly 0 after every step whatever the optimizer's momentum or Adam moments hold. Installed
-also as the layer's ``*_constraint`` attribute, it is part of the layer config and a
-``KerasSaveable``: ``model.save``/``load_model`` and weight checkpoints store and restore the mask
-values (under ``.../kernel_constraint`` in the weights archive) with no wrapper layers.
+A :class:`Mask` is one weight's boolean ``keras.Variable`` (1 byte per weight; TFMOT keeps a
+float32 copy). :class:`MaskConstraint` holds the mask of one weight, or the masks of several
+weights that share one constraint object, and selects each weight where its mask is true, 0
+elsewhere (one select kernel per step, see ``_where``).
+
+Installed as the weight's ``constraint``, it runs inside the compiled train step right after
+every optimizer update (Keras applies constraints there), so pruned weights are exactly 0 after
+every step whatever the optimizer's momentum or Adam moments hold. Installed also where the
+model's config keeps the weight's constraint, it is a ``KerasSaveable`` in that config:
+``model.save``/``load_model`` and weight checkpoints store and restore the mask values with no
+wrapper layers. That place is the layer's own ``*_constraint`` attribute, or, for sublayers a
+layer builds itself (``MultiHeadAttention``'s query/key/value/output ``EinsumDense``), the
+parent's constraint argument, which the parent hands to every sublayer it builds: one shared
+constraint then keeps the masks of all of them, keyed by each weight's path below the parent
+(``"query/kernel"``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -21,38 +29,122 @@ from keras.src.saving.keras_saveable import KerasSaveable
 from kerasinit.pruning._where import keep_where
 
 
-@keras.saving.register_keras_serializable(package="kerasinit")
-class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
-    """``w -> where(mask, inner(w), 0)``; ``inner`` is the constraint the weight had before pruning."""
+class Mask:
+    """One weight's mask: a boolean, non-trainable ``keras.Variable`` of the weight's shape."""
 
-    def __init__(self, shape: Any, inner: Any = None) -> None:
+    def __init__(self, shape: Any) -> None:
         self.shape = tuple(int(d) for d in shape)
-        self.inner = keras.constraints.get(inner)
-        self.mask = keras.Variable(np.ones(self.shape, bool), dtype="bool", trainable=False, name="prune_mask")
-
-    def _obj_type(self) -> str:
-        return "Loss"  # a Keras saving category with no attributes to skip; only the mask is stored
-
-    def __call__(self, w: Any) -> Any:
-        if self.inner is not None:
-            w = self.inner(w)
-        return keep_where(self.mask, w)  # Keras passes the variable itself
+        self.variable = keras.Variable(np.ones(self.shape, bool), dtype="bool", trainable=False, name="prune_mask")
 
     def numpy(self) -> np.ndarray:
         """The mask as a uint8 NumPy array (1 = kept)."""
-        return np.asarray(keras.ops.convert_to_numpy(self.mask)).astype("uint8")
+        return np.asarray(keras.ops.convert_to_numpy(self.variable)).astype("uint8")
 
     def assign(self, mask: np.ndarray) -> None:
         mask = np.asarray(mask).astype(bool)
         if mask.shape != self.shape:
             raise ValueError(f"MaskConstraint: mask shape {mask.shape} does not match the weight shape {self.shape}.")
-        self.mask.assign(mask)
+        self.variable.assign(mask)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+def path_key(path: str, key: str) -> bool:
+    """Whether the variable path ``path`` names the weight ``key`` (a path suffix)."""
+    return path == key or path.endswith("/" + key)
+
+
+@keras.saving.register_keras_serializable(package="kerasinit")
+class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
+    """``w -> where(mask, inner(w), 0)``; ``inner`` is the constraint the weight had before pruning.
+
+    Args:
+        shape: the shape of the one weight this constraint masks; or
+        masks: ``{key: shape}`` for a constraint shared by several weights (each weight is
+            matched by the end of its variable path, e.g. ``"query/kernel"``); a weight that
+            matches no key passes through ``inner`` only.
+        inner: the weight's previous constraint (config or instance), applied first.
+    """
+
+    def __init__(self, shape: Any = None, inner: Any = None, masks: Mapping[str, Any] | None = None) -> None:
+        if (shape is None) == (masks is None):
+            raise ValueError("MaskConstraint: give exactly one of arguments `shape` (one weight) or `masks` ({key: shape}).")
+        self.inner = keras.constraints.get(inner)
+        self.shared = masks is not None
+        self.masks: dict[str, Mask] = {}
+        if shape is not None:
+            self.masks[""] = Mask(shape)
+        for key, key_shape in dict(masks or {}).items():
+            self.add(key, key_shape)
+        self._by_variable: dict[int, Mask | None] = {}
+
+    def add(self, key: str, shape: Any) -> Mask:
+        """A shared constraint's mask for the weight ``key`` (created if absent)."""
+        if not self.shared:
+            raise ValueError("MaskConstraint.add: this constraint masks one weight; build it with `masks` to share it.")
+        if key not in self.masks:
+            self.masks[key] = Mask(shape)
+            self._by_variable = {}
+        return self.masks[key]
+
+    def for_variable(self, variable: Any) -> Mask | None:
+        """The mask of ``variable`` (None if this shared constraint has none for it)."""
+        if not self.shared:
+            return self.masks[""]
+        cached = self._by_variable.get(id(variable), False)
+        if cached is not False:
+            return cached
+        path = getattr(variable, "path", "")
+        found = [self.masks[k] for k in self.masks if path_key(path, k)]
+        mask = found[0] if len(found) == 1 and tuple(variable.shape) == found[0].shape else None
+        self._by_variable[id(variable)] = mask
+        return mask
+
+    # one-weight conveniences (the usual case)
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._single().shape
+
+    @property
+    def mask(self) -> Any:
+        """The boolean mask variable of a one-weight constraint."""
+        return self._single().variable
+
+    def numpy(self) -> np.ndarray:
+        return self._single().numpy()
+
+    def assign(self, mask: np.ndarray) -> None:
+        self._single().assign(mask)
+
+    def _single(self) -> Mask:
+        if self.shared:
+            raise ValueError(f"MaskConstraint: this constraint is shared by weights {sorted(self.masks)}; use for_variable().")
+        return self.masks[""]
+
+    def _obj_type(self) -> str:
+        return "Loss"  # a Keras saving category with no attributes to skip; only the masks are stored
+
+    def __call__(self, w: Any) -> Any:
+        mask = self.for_variable(w)  # Keras passes the variable itself
+        if self.inner is not None:
+            w = self.inner(w)
+        return w if mask is None else keep_where(mask.variable, w)
 
     def get_config(self) -> dict[str, Any]:
-        return {"shape": list(self.shape), "inner": keras.constraints.serialize(self.inner) if self.inner is not None else None}
+        inner = keras.constraints.serialize(self.inner) if self.inner is not None else None
+        if self.shared:
+            return {"masks": {k: list(m.shape) for k, m in self.masks.items()}, "inner": inner}
+        return {"shape": list(self.shape), "inner": inner}
 
     def save_own_variables(self, store: Any) -> None:
-        store["0"] = self.numpy()  # uint8 on disk: every weights format stores it
+        for i, key in enumerate(sorted(self.masks)):
+            store[str(i)] = self.masks[key].numpy()  # uint8 on disk: every weights format stores it
 
     def load_own_variables(self, store: Any) -> None:
-        self.assign(np.asarray(store["0"]))
+        keys = sorted(self.masks)
+        if len(store.keys()) != len(keys):
+            raise ValueError(f"MaskConstraint: the checkpoint holds {len(store.keys())} masks, this constraint {len(keys)} ({keys}).")
+        for i, key in enumerate(keys):
+            self.masks[key].assign(np.asarray(store[str(i)]))

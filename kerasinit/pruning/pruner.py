@@ -3,9 +3,11 @@
 The pruner installs a :class:`~kerasinit.pruning.constraint.MaskConstraint` on every selected
 weight (see that module for why masked weights stay exactly 0 and how masks are saved), and
 recomputes masks by magnitude when asked (``update_masks``) or when its schedule says so
-(``step``). In ``fit``, use ``pruner.callback()``; in a custom training loop call
+(``step``). In ``fit``, pass ``PruningCallback(pruner=pruner)``; in a custom training loop call
 ``pruner.step(step)`` once per optimizer step (``optimizer.apply`` already applies the masks;
-``apply_masks()`` re-zeroes weights written by other means).
+``apply_masks()`` re-zeroes weights written by other means). On JAX, a custom loop that calls
+``optimizer.stateless_apply`` binds the masks to the optimizer first (``optimizer_state.bind``)
+so that they are part of the state it passes around; see ``examples/prune_jax_custom_loop.py``.
 """
 
 from __future__ import annotations
@@ -17,33 +19,14 @@ import numpy as np
 
 from kerasinit._validation import check_choice, check_real
 from kerasinit.pruning._where import keep_where
-from kerasinit.pruning.constraint import MaskConstraint
+from kerasinit.pruning.constraint import Mask
 from kerasinit.pruning.masks import global_masks, magnitude_mask
+from kerasinit.pruning.optimizer_state import is_bound
+from kerasinit.pruning.persistence import attach_masks
 from kerasinit.pruning.schedules import PruningSchedule, check_sparsity
 from kerasinit.pruning.selection import PrunableWeight, Selector, select
 
 SCOPES = ("layer", "global")
-
-
-def attach_mask(weight: PrunableWeight) -> MaskConstraint:
-    """The weight's mask, installed if absent (a reloaded model already has its masks)."""
-    var, layer = weight.variable, weight.layer
-    if isinstance(var.constraint, MaskConstraint):
-        return var.constraint
-    attr = weight.constraint_attr
-    held = getattr(layer, attr, None) if attr else None
-    if isinstance(held, MaskConstraint) and held.shape == tuple(var.shape):
-        var.constraint = held  # config-restored layer: the mask object exists, link the variable
-        return held
-    mask = MaskConstraint(tuple(var.shape), inner=var.constraint)
-    var.constraint = mask
-    if attr is not None and hasattr(layer, attr):
-        setattr(layer, attr, mask)  # part of the layer config, saved with the model
-    else:  # custom layer: keep it walkable for weight checkpoints
-        masks = dict(getattr(layer, "kerasinit_prune_masks", {}))
-        masks[weight.attr] = mask
-        layer.kerasinit_prune_masks = masks
-    return mask
 
 
 def _reset_compiled_step(model: keras.layers.Layer) -> None:
@@ -87,7 +70,7 @@ class Pruner:
             if name not in names:
                 raise ValueError(f"Pruner: argument `overrides` names {name!r}, not a pruned layer; pruned layers: {sorted(names)}.")
             self.overrides[name] = check_real(f"overrides[{name!r}]", factor, owner="Pruner", nonnegative=True)
-        self.masks: dict[str, MaskConstraint] = {w.name: attach_mask(w) for w in self.weights}
+        self.masks: dict[str, Mask] = attach_masks(model, self.weights)
         _reset_compiled_step(model)
 
     # ------------------------------------------------------------------ masks
@@ -115,11 +98,12 @@ class Pruner:
             self.masks[w.name].assign(new[w.name])
             v = values[w.name]
             w.variable.assign(np.where(new[w.name].astype(bool), v, np.zeros((), v.dtype)))
+        self._masks_changed()
 
     def apply_masks(self) -> None:
         """Zero every pruned weight now (fit and ``optimizer.apply`` already do it after each step)."""
         for w in self.weights:
-            w.variable.assign(keep_where(self.masks[w.name].mask, w.variable))  # exact +0, even for inf/NaN
+            w.variable.assign(keep_where(self.masks[w.name].variable, w.variable))  # exact +0, even for inf/NaN
 
     def set_masks(self, masks: Mapping[str, np.ndarray]) -> None:
         """Install given masks (``{"layer/attr": uint8 array}``), e.g. a lottery ticket's, and apply them."""
@@ -129,6 +113,18 @@ class Pruner:
         for name, m in masks.items():
             self.masks[name].assign(m)
         self.apply_masks()
+        self._masks_changed()
+
+    @property
+    def mask_variables(self) -> list[keras.Variable]:
+        """The boolean mask variables, in ``masks`` order (state of the compiled step on JAX)."""
+        return [m.variable for m in self.masks.values()]
+
+    def _masks_changed(self) -> None:
+        """On JAX, a train step traced while the masks were not part of its state holds them as constants."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if keras.backend.backend() == "jax" and not is_bound(optimizer, self.mask_variables):
+            _reset_compiled_step(self.model)
 
     def get_masks(self) -> dict[str, np.ndarray]:
         """Every mask as a uint8 NumPy array, keyed ``"layer/attr"``."""
@@ -152,24 +148,17 @@ class Pruner:
             return True
         return False
 
-    def callback(self) -> keras.callbacks.Callback:
-        """A ``keras.callbacks.Callback`` that runs this pruner's schedule during ``fit``."""
-        from kerasinit.pruning.callback import PruningCallback
-
-        return PruningCallback(pruner=self)
-
     @property
     def sparsity(self) -> float:
         """Fraction of masked-out weights over all pruned tensors."""
-        total = sum(m.mask.shape.num_elements() if hasattr(m.mask.shape, "num_elements") else int(np.prod(m.shape))
-                    for m in self.masks.values())
+        total = sum(m.size for m in self.masks.values())
         kept = sum(int(m.numpy().sum()) for m in self.masks.values())
         return 1.0 - kept / total
 
     @property
     def mask_bytes(self) -> int:
         """Memory held by the masks (bool: one byte per pruned-tensor weight)."""
-        return sum(int(np.prod(m.shape)) * np.dtype(m.mask.dtype).itemsize for m in self.masks.values())
+        return sum(m.size * np.dtype(m.variable.dtype).itemsize for m in self.masks.values())
 
 
 def prune(
@@ -184,14 +173,3 @@ def prune(
     pruner = Pruner(model, None, layers=layers, scope=scope, overrides=overrides)
     pruner.update_masks(sparsity)
     return pruner
-
-
-def masked_weights(model: keras.layers.Layer) -> list[tuple[PrunableWeight, MaskConstraint]]:
-    """Every (weight, mask) pair already installed in ``model``."""
-    try:
-        weights = select(model)
-    except ValueError:
-        return []
-    return [(w, w.variable.constraint) for w in weights if isinstance(w.variable.constraint, MaskConstraint)]
-
-

@@ -9,7 +9,7 @@ import numpy as np
 
 from kerasinit.pruning._where import keep_where
 from kerasinit.pruning.constraint import MaskConstraint
-from kerasinit.pruning.pruner import masked_weights
+from kerasinit.pruning.persistence import masked_weights, parents
 from kerasinit.pruning.selection import select
 
 
@@ -26,7 +26,8 @@ def sparsity_report(model: keras.layers.Layer) -> Any:
         nonzeros = int(np.count_nonzero(values))
         rows.append({"layer": w.layer.name, "weight": w.attr, "shape": tuple(values.shape), "size": values.size,
                      "nonzeros": nonzeros, "sparsity": 1.0 - nonzeros / values.size if values.size else 0.0,
-                     "masked": isinstance(w.variable.constraint, MaskConstraint)})
+                     "masked": isinstance(w.variable.constraint, MaskConstraint)
+                     and w.variable.constraint.for_variable(w.variable) is not None})
     size = sum(r["size"] for r in rows)
     nonzeros = sum(r["nonzeros"] for r in rows)
     rows.append({"layer": "total", "weight": "", "shape": (), "size": size, "nonzeros": nonzeros,
@@ -34,17 +35,35 @@ def sparsity_report(model: keras.layers.Layer) -> Any:
     return pd.DataFrame(rows, columns=["layer", "weight", "shape", "size", "nonzeros", "sparsity", "masked"])
 
 
-def _unmask(model: keras.layers.Layer) -> list[tuple[Any, Any, Any, MaskConstraint]]:
-    """Bake masks into the weights and put the original constraints back; return what to restore."""
-    undo = []
+def _unmask(model: keras.layers.Layer) -> list[tuple[Any, Any, MaskConstraint]]:
+    """Bake masks into the weights and put the original constraints back; return what to restore.
+
+    Every place holding a mask constraint goes back to that constraint's ``inner``: the weight,
+    its layer's attribute, and the parent attribute a shared constraint sits in.
+    """
+    parent_of = parents(model)
+    undo: list[tuple[Any, Any, MaskConstraint]] = []
     for w, mask in masked_weights(model):
-        w.variable.assign(keep_where(mask.mask, w.variable))
-        attr = w.constraint_attr
-        w.variable.constraint = mask.inner
-        if attr is not None and getattr(w.layer, attr, None) is mask:
-            setattr(w.layer, attr, mask.inner)
-        undo.append((w, attr, mask.inner, mask))
+        constraint = w.variable.constraint
+        w.variable.assign(keep_where(mask.variable, w.variable))
+        undo.append((w.variable, "constraint", constraint))
+        w.variable.constraint = constraint.inner
+        holders = [w.layer, parent_of.get(id(w.layer))]
+        for holder in holders:
+            for attr in (w.constraint_attr, "_" + (w.constraint_attr or "")):
+                if attr and holder is not None and getattr(holder, attr, None) is constraint:
+                    undo.append((holder, attr, constraint))
+                    setattr(holder, attr, constraint.inner)
+        held = getattr(w.layer, "kerasinit_prune_masks", None)
+        if isinstance(held, dict) and any(v is constraint for v in held.values()):
+            undo.append((w.layer, "kerasinit_prune_masks", held))
+            w.layer.kerasinit_prune_masks = {k: v for k, v in held.items() if v is not constraint}
     return undo
+
+
+def _restore(undo: list[tuple[Any, Any, Any]]) -> None:
+    for obj, attr, value in reversed(undo):
+        setattr(obj, attr, value)
 
 
 def strip(model: keras.Model, copy: bool = True) -> keras.Model:
@@ -57,9 +76,6 @@ def strip(model: keras.Model, copy: bool = True) -> keras.Model:
         raise TypeError(f"strip: argument `model` must be a keras.Model; received {type(model).__name__}.")
     undo = _unmask(model)
     if not copy:
-        for w, _, _, mask in undo:
-            if isinstance(getattr(w.layer, "kerasinit_prune_masks", None), dict):
-                w.layer.kerasinit_prune_masks = {k: v for k, v in w.layer.kerasinit_prune_masks.items() if v is not mask}
         if getattr(model, "train_function", None) is not None:
             model.make_train_function(force=True)
         return model
@@ -68,9 +84,6 @@ def strip(model: keras.Model, copy: bool = True) -> keras.Model:
     except (NotImplementedError, TypeError, ValueError) as exc:
         raise ValueError("strip: this model cannot be rebuilt from its config (subclassed?); use strip(model, copy=False).") from exc
     finally:
-        for w, attr, _, mask in undo:  # re-install the masks on the original
-            w.variable.constraint = mask
-            if attr is not None and hasattr(w.layer, attr):
-                setattr(w.layer, attr, mask)
+        _restore(undo)  # re-install the masks on the original
     clone.set_weights(model.get_weights())
     return clone

@@ -3,11 +3,14 @@
 Prunable by default: the kernels of Dense, EinsumDense, Conv1D/2D/3D, Conv*Transpose; the
 depthwise kernel of DepthwiseConv; both kernels of SeparableConv; Embedding's embeddings; the
 kernel and recurrent kernel of SimpleRNN/LSTM/GRU cells. Never biases or normalization weights.
-A custom layer declares its own with a ``get_prunable_weights()`` method returning variables.
+A custom layer declares its own with a ``get_prunable_weights()`` method returning variables; a
+weight ``w`` whose layer has a ``w_constraint`` attribute (Keras's convention, passed to
+``add_weight`` and returned by ``get_config``) keeps its mask through ``load_model``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,10 +42,13 @@ class PrunableWeight:
     variable: Any
     #: the layer attribute (and config key) holding the weight's constraint, if the layer has one
     constraint_attr: str | None = None
+    #: set by :func:`select` when two layers share a name (two MultiHeadAttention's "query"): the variable path
+    label: str | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.layer.name}/{self.attr}"
+        """``"layer/attr"``, or the variable path where that would be ambiguous."""
+        return self.label or f"{self.layer.name}/{self.attr}"
 
 
 def prunable_weights(layer: keras.layers.Layer) -> list[PrunableWeight]:
@@ -52,7 +58,8 @@ def prunable_weights(layer: keras.layers.Layer) -> list[PrunableWeight]:
         out = []
         for var in custom():
             attr = next((a for a in dir(layer) if not a.startswith("_") and getattr(layer, a, None) is var), var.name)
-            out.append(PrunableWeight(layer, attr, var))
+            slot = f"{attr}_constraint"  # Keras's convention: `kernel` is constrained by `kernel_constraint`
+            out.append(PrunableWeight(layer, attr, var, slot if hasattr(layer, slot) else None))
         return out
     for types, attrs in _BY_TYPE:
         if isinstance(layer, types):
@@ -108,6 +115,8 @@ def select(model: keras.layers.Layer, layers: Iterable[Selector] | Selector | No
             if id(w.variable) not in seen:
                 seen.add(id(w.variable))
                 out.append(w)
+    names = [w.name for w in out]
+    out = [w if names.count(w.name) == 1 else dataclasses.replace(w, label=w.variable.path) for w in out]
     if not out:
         raise ValueError(
             "nothing to prune: no selected layer has prunable weights (Dense, EinsumDense, Conv*, DepthwiseConv*, "
