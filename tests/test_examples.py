@@ -34,3 +34,15 @@ def test_tfmot_bridge_example():
     total = next(line for line in out.splitlines() if line.strip().startswith("total"))
     assert float(total.split()[-2]) > 0.7  # sparsity column of the total row
     assert "reloaded: KwonTanhUniform same weights: True" in out
+
+
+def test_prune_jax_custom_loop_example():
+    import os
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "prune_jax_custom_loop.py")], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mask updates at steps [0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200]" in proc.stdout
+    total = next(line for line in proc.stdout.splitlines() if line.strip().startswith("total"))
+    assert abs(float(total.split()[-2]) - 0.9) < 0.005 and total.split()[-1] == "True"

@@ -7,11 +7,12 @@ forward pass and, when gradients are asked for, ONE backward pass for all layers
 
 * TensorFlow (``_tf_grads``): ``tf.GradientTape``; kernel and layer-output gradients.
 * JAX (``_jax_grads``): ``jax.value_and_grad`` over ``Model.stateless_call``; kernel gradients.
+* PyTorch (``_torch_grads``): ``torch.autograd.grad``; kernel and layer-output gradients.
 * Any backend, activations only: a plain Keras forward pass.
 
-The backend modules are imported on first use, so ``import kerasinit.monitor`` imports neither
-TensorFlow nor JAX. Adding torch means a module with a ``build_probe_function(spec)`` and an
-entry in :data:`GRADIENT_MODULES` (and :data:`OUTPUT_GRADIENT_BACKENDS` if it can do dL/dy).
+The backend modules are imported on first use, so ``import kerasinit.monitor`` imports no
+framework. Another backend means a module with a ``build_probe_function(spec)`` and an entry in
+:data:`GRADIENT_MODULES` (and :data:`OUTPUT_GRADIENT_BACKENDS` if it can do dL/dy).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import keras
 GRADIENT_MODULES: dict[str, str] = {
     "tensorflow": "kerasinit.monitor._tf_grads",
     "jax": "kerasinit.monitor._jax_grads",
+    "torch": "kerasinit.monitor._torch_grads",
 }
 #: Backends whose module also computes gradients w.r.t. layer outputs.
-OUTPUT_GRADIENT_BACKENDS: frozenset[str] = frozenset({"tensorflow"})
+OUTPUT_GRADIENT_BACKENDS: frozenset[str] = frozenset({"tensorflow", "torch"})
 
 ProbeFunction = Callable[[Any, Any, Any], tuple[list[Any], list[Any], list[Any]]]
 

@@ -128,7 +128,7 @@ class VarianceMonitor(keras.callbacks.Callback):
     Subclassed models have no graph from which inner layer outputs can be read: their weights and
     kernel gradients are recorded, their activations are skipped with a warning naming the layers
     (see :attr:`skipped_layers`); so are shared layers (called more than once). Kernel gradients
-    run on TensorFlow and JAX, layer-output gradients on TensorFlow. The loss is the compiled single loss (plus ``model.losses``); models
+    run on TensorFlow, JAX and PyTorch, layer-output gradients on TensorFlow and PyTorch. The loss is the compiled single loss (plus ``model.losses``); models
     with one loss per output go through ``model.compute_loss``, which also updates their per-output
     loss metrics. A tensor the loss does not depend on gets no gradient row (e.g. the output of a
     softmax layer when Keras's cross-entropy reads the logits behind it).

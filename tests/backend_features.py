@@ -1,0 +1,480 @@
+"""Every kerasinit feature on the running Keras backend: the checks behind the README's feature table.
+
+``KERAS_BACKEND=jax python tests/backend_features.py`` runs every check on that backend in this
+process and prints one JSON object ``{feature: {"ok": bool, "detail": str}}``;
+``python tests/backend_features.py --table`` prints the README table that
+``tests/test_backend_matrix.py`` derives from these same checks (it runs this file on TensorFlow,
+JAX and PyTorch and asserts every check and the README table). A check that cannot run on a
+backend is listed in :data:`REFUSED` with the reason, and the test asserts that it raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+
+BACKENDS = ("tensorflow", "jax", "torch")
+#: feature -> what the README table calls it
+FEATURES: dict[str, str] = {
+    "backend_neutral": "`import kerasinit`, initializers, policies, pruning and `fit` without importing TensorFlow",
+    "initializers": "every initializer draws; Keras mirrors bit-identical to Keras",
+    "serialization": "initializers saved and loaded (`.keras`), `import kerasinit` only",
+    "policies": "`reinitialize`, `lsuv`",
+    "monitor": "`VarianceMonitor()` defaults: weights, activations, kernel gradients (= analytic)",
+    "monitor_output_gradients": "`VarianceMonitor(track=\"output_gradients\")` (dL/dy per layer)",
+    "prune_fit": "`PruningCallback` in `fit` (Adam, SGD+momentum): scheduled updates, exact zeros after every step",
+    "prune_no_retrace": "mask updates without re-tracing the compiled step",
+    "prune_resume": "masks and step saved with the model; resumed run = uninterrupted run",
+    "prune_transformer": "pruned Transformer block (MultiHeadAttention): masks survive `load_model` and training",
+    "prune_lstm": "pruned LSTM (kernel and recurrent kernel) through `fit`, save, load",
+    "prune_applications": "`keras.applications.MobileNetV2` pruned, saved, loaded: every weight still masked",
+    "prune_custom_loop": "pruning in a custom training loop (`Pruner.step`; JAX: `stateless_apply`)",
+    "distributed": "`PruningCallback` + `VarianceMonitor` on 2 devices (TF: `MirroredStrategy`; JAX: "
+                   "`keras.distribution.DataParallel`): same masks as one device",
+}
+#: (feature, backend) -> why it is refused (the check asserts the clear error instead)
+REFUSED: dict[tuple[str, str], str] = {
+    ("monitor_output_gradients", "jax"): "JAX differentiates functions of the kernels, not of intermediate outputs",
+    ("distributed", "torch"): "Keras offers no distribution API on PyTorch",
+}
+
+
+def _np(x):  # noqa: ANN001, ANN202
+    import keras
+    import numpy as np
+
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def _data(n: int = 128, d: int = 12, k: int = 3, seed: int = 0):  # noqa: ANN202
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)).astype("float32"), rng.integers(0, k, n)
+
+
+def _mlp(optimizer: str = "adam"):  # noqa: ANN202
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(32, activation="relu", name="h"),
+                              keras.layers.Dense(16, activation="tanh", name="h2"), keras.layers.Dense(3, name="out")])
+    opt = keras.optimizers.Adam(1e-2) if optimizer == "adam" else keras.optimizers.SGD(0.05, momentum=0.9)
+    model.compile(opt, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def check_backend_neutral() -> str:
+    import keras
+
+    import kerasinit
+    from kerasinit import pruning
+
+    model = _mlp()
+    kerasinit.reinitialize(model, policy="auto", seed=0)
+    pruning.prune(model, 0.5)
+    x, y = _data()
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    imported = "tensorflow" in sys.modules
+    assert keras.backend.backend() == "tensorflow" or not imported, "TensorFlow was imported"
+    return "TensorFlow is the backend" if keras.backend.backend() == "tensorflow" else "TensorFlow not imported"
+
+
+def check_initializers() -> str:
+    import keras
+    import numpy as np
+
+    import kerasinit
+    from kerasinit.initializers import KERAS_MIRRORS
+
+    differs = []
+    for name, cls in kerasinit.CATALOGUE.items():
+        init = cls.example() if name == "FromArray" else (cls(seed=3) if cls.is_random else cls())
+        out = np.asarray(init(cls.example_shape))
+        assert out.shape == cls.example_shape, name
+        if name in KERAS_MIRRORS and name != "Orthogonal":
+            theirs = getattr(keras.initializers, name)(**({"seed": 3} if cls.is_random else {}))(cls.example_shape)
+            if not np.array_equal(out, np.asarray(theirs)):
+                differs.append(name)
+    assert not differs, f"differ from Keras: {differs}"
+    q = np.asarray(kerasinit.Orthogonal(seed=3)((6, 4)))
+    assert np.allclose(q.T @ q, np.eye(4), atol=1e-5)
+    return f"{len(kerasinit.CATALOGUE)} initializers"
+
+
+def check_serialization() -> str:
+    import keras
+    import numpy as np
+
+    import kerasinit
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, kernel_initializer=kerasinit.KwonTanhUniform(seed=1)),
+                              keras.layers.Dense(3, kernel_initializer="kerasinit>PlainHeNormal")])
+    path = os.path.join(tempfile.mkdtemp(), "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True))
+    names = [type(layer.kernel_initializer).__name__ for layer in loaded.layers]
+    assert names == ["KwonTanhUniform", "PlainHeNormal"], names
+    return "round trip exact"
+
+
+def check_policies() -> str:
+    import numpy as np
+
+    import kerasinit
+
+    model = _mlp()
+    rows = len(kerasinit.reinitialize(model, policy="auto", seed=0))
+    report = kerasinit.lsuv(model, np.random.default_rng(0).normal(size=(64, 12)).astype("float32"), verbose=False, seed=0)
+    assert rows == 3 and bool(report.converged.all())
+    return "reinitialize 3 kernels; lsuv converged"
+
+
+def _analytic_dense_gradient(x, y, w, b):  # noqa: ANN001, ANN202
+    import numpy as np
+
+    z = x @ w + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1.0
+    return x.T @ p / len(y)
+
+
+def _monitored(track):  # noqa: ANN001, ANN202
+    import keras
+
+    import kerasinit
+
+    x, y = _data()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(3, name="out")])
+    model.compile(keras.optimizers.SGD(0.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    w, b = (_np(v) for v in model.layers[0].weights)
+    monitor = kerasinit.VarianceMonitor(probe=(x[:64], y[:64]), track=track)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+    return monitor.history.to_pandas(), _analytic_dense_gradient(x[:64], y[:64], w, b)
+
+
+def check_monitor() -> str:
+    import numpy as np
+
+    table, expected = _monitored(("weights", "activations", "gradients"))
+    row = table[(table.kind == "gradients") & (table.step == 0)].iloc[0]
+    assert np.isclose(row["norm"], np.linalg.norm(expected), rtol=1e-4), (row["norm"], np.linalg.norm(expected))
+    assert np.isclose(row["std"], expected.std(), rtol=1e-3), (row["std"], expected.std())
+    assert {"weights", "activations", "gradients"} <= set(table.kind)
+    return f"|dL/dW| = {row['norm']:.6f} (analytic {np.linalg.norm(expected):.6f})"
+
+
+def check_monitor_output_gradients() -> str:
+    table, _ = _monitored(("activations", "output_gradients"))
+    rows = table[table.kind == "output_gradients"]
+    assert len(rows) > 0
+    return f"{len(rows)} records"
+
+
+def _schedule():  # noqa: ANN202
+    from kerasinit import pruning
+
+    return pruning.PolynomialDecay(0.2, 0.8, begin_step=4, end_step=20, frequency=4)
+
+
+class _ZeroWatch:
+    """A Keras callback that syncs the weights after every step and checks the pruned ones are 0."""
+
+    @staticmethod
+    def make():  # noqa: ANN205
+        import keras
+
+        from kerasinit import pruning
+
+        class Watch(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.steps = 0
+                self.bad: list[int] = []
+
+            def on_train_batch_end(self, batch, logs=None):  # noqa: ANN001
+                if hasattr(self.model, "jax_state_sync"):
+                    self.model.jax_state_sync()
+                self.steps += 1
+                for w, mask in pruning.masked_weights(self.model):
+                    if (_np(w.variable)[mask.numpy() == 0] != 0).any():
+                        self.bad.append(self.steps)
+
+        return Watch()
+
+
+def check_prune_fit() -> str:
+    import numpy as np
+
+    from kerasinit import pruning
+
+    x, y = _data()
+    details = []
+    for optimizer in ("adam", "sgd"):
+        model = _mlp(optimizer)
+        callback, watch = pruning.PruningCallback(_schedule()), _ZeroWatch.make()
+        model.fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=[callback, watch])
+        assert [s for s, _ in callback.updates] == [4, 8, 12, 16, 20], callback.updates
+        assert watch.bad == [] and watch.steps == 24, (watch.bad, watch.steps)
+        for w, mask in pruning.masked_weights(model):
+            m = mask.numpy()
+            assert abs(1 - m.mean() - 0.8) < 0.02, (w.name, m.mean())
+            assert (_np(w.variable)[m == 0] == 0).all()
+        details.append(f"{optimizer}: sparsity {np.mean([1 - m.numpy().mean() for _, m in pruning.masked_weights(model)]):.3f}")
+    return "; ".join(details)
+
+
+def check_prune_no_retrace() -> str:
+    import keras
+
+    from kerasinit import pruning
+
+    if keras.backend.backend() == "torch":
+        return "eager: nothing is traced"
+    traces = []
+
+    class Count(keras.layers.Layer):
+        def call(self, x, training=None):  # noqa: ANN001, ANN201
+            if training:
+                traces.append(1)  # Python runs once per trace
+            return x
+
+    def fit(callbacks):  # noqa: ANN001, ANN202
+        traces.clear()
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16), Count(), keras.layers.Dense(3)])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        x, y = _data()
+        model.fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=callbacks)
+        return len(traces)
+
+    dense = fit([])
+    callback = pruning.PruningCallback(_schedule())
+    pruned = fit([callback])
+    assert len(callback.updates) == 5 and pruned == dense, (callback.updates, pruned, dense)
+    return f"{len(callback.updates)} updates, {pruned} trace(s) as without pruning"
+
+
+def check_prune_resume() -> str:
+    import keras
+    import numpy as np
+
+    from kerasinit import pruning
+
+    x, y = _data()
+    full = _mlp()
+    full.fit(x, y, epochs=6, batch_size=32, verbose=0, shuffle=False, callbacks=[pruning.PruningCallback(_schedule())])
+    part = _mlp()
+    first = pruning.PruningCallback(_schedule())
+    part.fit(x, y, epochs=3, batch_size=32, verbose=0, shuffle=False, callbacks=[first])
+    path = os.path.join(tempfile.mkdtemp(), "p.keras")
+    part.save(path)
+    resumed = keras.models.load_model(path)
+    second = pruning.PruningCallback(_schedule())
+    resumed.fit(x, y, epochs=6, initial_epoch=3, batch_size=32, verbose=0, shuffle=False, callbacks=[second])
+    assert [s for s, _ in first.updates] == [4, 8] and [s for s, _ in second.updates] == [12, 16, 20]
+    for (wa, ma), (wb, mb) in zip(pruning.masked_weights(full), pruning.masked_weights(resumed), strict=True):
+        assert np.array_equal(ma.numpy(), mb.numpy()), wa.name
+        assert np.allclose(_np(wa.variable), _np(wb.variable), atol=1e-5), wa.name
+    return "updates [4, 8] + [12, 16, 20]; same masks and weights as one run"
+
+
+def _report_after_reload(model, x, y, sparsity: float):  # noqa: ANN001, ANN202
+    import keras
+
+    from kerasinit import pruning
+
+    pruning.prune(model, sparsity)
+    path = os.path.join(tempfile.mkdtemp(), "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    if x is not None:
+        loaded.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    report = pruning.sparsity_report(loaded)
+    body = report[report.layer != "total"]
+    assert body.masked.all(), body[~body.masked]
+    assert (abs(body.sparsity - sparsity) < 0.02).all(), body
+    return report
+
+
+def check_prune_transformer() -> str:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 16))
+    att = keras.layers.MultiHeadAttention(2, 8, name="mha")(inp, inp)
+    h = keras.layers.LayerNormalization()(keras.layers.Add()([inp, att]))
+    f = keras.layers.Dense(16)(keras.layers.Dense(32, activation="relu")(h))
+    h = keras.layers.LayerNormalization()(keras.layers.Add()([h, f]))
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(h)))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data(64, 6 * 16)
+    report = _report_after_reload(model, x.reshape(64, 6, 16), y, 0.5)
+    return f"{len(report) - 1} masked kernels (query/key/value/output among them)"
+
+
+def check_prune_lstm() -> str:
+    import keras
+
+    from kerasinit import pruning
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5, 4)), keras.layers.LSTM(8), keras.layers.Dense(3)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data(64, 20)
+    x = x.reshape(64, 5, 4)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[pruning.PruningCallback(pruning.ConstantSparsity(0.5, 0, frequency=2))])
+    report = _report_after_reload(model, x, y, 0.5)
+    assert set(report.weight) >= {"kernel", "recurrent_kernel"}
+    return "kernel, recurrent_kernel masked after reload and training"
+
+
+def check_prune_applications() -> str:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10)
+    report = _report_after_reload(model, None, None, 0.5)
+    return f"{len(report) - 1} masked weights"
+
+
+def check_prune_custom_loop() -> str:
+    import keras
+
+    from kerasinit import pruning
+
+    x, y = _data()
+    model = _mlp()
+    optimizer, loss_fn = model.optimizer, model.loss
+    pruner = pruning.Pruner(model, _schedule())
+    updates = []
+    if keras.backend.backend() == "jax":  # the documented example's loop: stateless_call / stateless_apply
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+        from prune_jax_custom_loop import train_pruned
+
+        updates = train_pruned(model, pruner, x, y, steps=24)
+    else:
+        for step in range(24):
+            if pruner.step(step):
+                updates.append(step)
+            i = (step * 32) % 128
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y[i:i + 32], model(x[i:i + 32], training=True))
+                grads = tape.gradient(loss, model.trainable_variables)
+            else:
+                model.zero_grad()
+                loss = loss_fn(keras.ops.convert_to_tensor(y[i:i + 32]), model(x[i:i + 32], training=True))
+                loss.backward()
+                grads = [v.value.grad for v in model.trainable_variables]
+            optimizer.apply(grads, model.trainable_variables)
+    assert updates == [4, 8, 12, 16, 20], updates
+    for w, mask in pruning.masked_weights(model):
+        m = mask.numpy()
+        assert abs(1 - m.mean() - 0.8) < 0.02 and (_np(w.variable)[m == 0] == 0).all(), w.name
+    return f"updates {updates}, exact zeros"
+
+
+DISTRIBUTED = """
+import os, sys
+backend = sys.argv[1]
+if backend == "jax":
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+else:
+    import tensorflow as tf
+    tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+import contextlib, json
+import numpy as np, keras, kerasinit
+from kerasinit import pruning
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(128, 12)).astype("float32"), rng.integers(0, 3, 128)
+def run(distributed):
+    scope = contextlib.nullcontext()
+    if distributed and backend == "jax":
+        import jax
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+    elif distributed:
+        scope = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope()
+    with scope:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(32, activation="relu", name="h"), keras.layers.Dense(3, name="out")])
+        model.compile(keras.optimizers.SGD(0.05, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    kernel = model.layers[0].kernel.value
+    devices = len(kernel.sharding.device_set) if backend == "jax" else len(getattr(kernel, "values", [kernel]))
+    callback = pruning.PruningCallback(pruning.PolynomialDecay(0.2, 0.8, begin_step=4, end_step=20, frequency=4))
+    monitor = kerasinit.VarianceMonitor(probe=(x[:64], y[:64]))
+    model.fit(x, y, epochs=6, batch_size=32, verbose=0, shuffle=False, callbacks=[callback, monitor])
+    if backend == "jax":
+        keras.distribution.set_distribution(None)
+    masks = {w.name: m.numpy().tolist() for w, m in pruning.masked_weights(model)}
+    return {"devices": devices, "updates": [s for s, _ in callback.updates], "records": len(monitor.history.to_pandas()), "masks": masks}
+print(json.dumps({"one": run(False), "two": run(True)}))
+"""
+
+
+def check_distributed() -> str:
+    import subprocess
+
+    import keras
+
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "jax"):
+        raise ValueError(f"distributed training: no Keras distribution API on the {backend!r} backend")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", DISTRIBUTED, backend], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    one, two = out["one"], out["two"]
+    assert two["devices"] == 2 and one["updates"] == two["updates"] == [4, 8, 12, 16, 20], (one["updates"], two)
+    assert one["records"] == two["records"] > 0 and one["masks"] == two["masks"]
+    return f"2 devices: updates {two['updates']}, {two['records']} monitor records, masks equal"
+
+
+CHECKS: dict[str, Callable[[], str]] = {name: globals()[f"check_{name}"] for name in FEATURES}
+
+
+def run_all() -> dict[str, dict[str, object]]:
+    import keras
+
+    backend = keras.backend.backend()
+    results: dict[str, dict[str, object]] = {}
+    for name, check in CHECKS.items():
+        try:
+            detail = check()
+            ok = (name, backend) not in REFUSED
+        except Exception as exc:  # every check reports; the test names each failure
+            detail = f"{type(exc).__name__}: {exc}"
+            ok = False
+            if (name, backend) not in REFUSED:
+                detail += "\n" + traceback.format_exc()[-2000:]
+        results[name] = {"ok": ok, "detail": detail}
+    return results
+
+
+def table() -> str:
+    """The README feature × backend table (✓ = checked on that backend by tests/test_backend_matrix.py)."""
+    names = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+    lines = ["| feature | " + " | ".join(names[b] for b in BACKENDS) + " |", "|---|" + "---|" * len(BACKENDS)]
+    for name, text in FEATURES.items():
+        cells = [f"no: {REFUSED[(name, b)]}" if (name, b) in REFUSED else "✓" for b in BACKENDS]
+        lines.append(f"| {text} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if "--table" in sys.argv:
+        print(table())
+    else:
+        only = [a for a in sys.argv[1:] if not a.startswith("-")]
+        if only:
+            CHECKS = {k: v for k, v in CHECKS.items() if k in only}
+        print(json.dumps(run_all()))
