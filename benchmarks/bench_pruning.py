@@ -1,4 +1,4 @@
-"""Step time of dense vs pruned training, native Keras 3 vs TFMOT on tf_keras (SPEC §4.2, §7; issue 4).
+"""Step time of dense vs pruned training, native Keras 3 on any backend vs TFMOT on tf_keras (SPEC §4.2, §7; issues 4, 10).
 
 Model: LeNet-300-100 (784-300-100-10, ReLU), batch 128, Adam 1e-3, synthetic data (a repeating
 ``tf.data`` pipeline of 2,560 examples). Pruning: ``PolynomialDecay(0 -> 0.8)`` over the whole
@@ -6,7 +6,11 @@ run, at ``frequency`` 100 and 1. Variants, all in one process so that they inter
 
 * ``keras3_dense``; ``keras3_pruned_f100`` / ``keras3_pruned_f1`` - ``PruningCallback``;
 * ``tf_keras_dense``; ``tfmot_pruned_f100`` / ``tfmot_pruned_f1`` - TFMOT's own
-  ``prune_low_magnitude`` and ``UpdatePruningStep``, with TFMOT's own ``PolynomialDecay``.
+  ``prune_low_magnitude`` and ``UpdatePruningStep``, with TFMOT's own ``PolynomialDecay``
+  (TensorFlow backend only: TFMOT needs tf_keras).
+
+``--backend jax|torch|tensorflow`` picks Keras's backend for the native variants (the data
+pipeline is the same ``tf.data`` pipeline on every backend).
 
 Identical models differ by up to ±3% in step time from one instance to the next, so the dense and
 frequency-100 variants are each built ``--instances`` times (default 3) and a variant's step time
@@ -16,7 +20,7 @@ Each timed run is one ``fit(epochs=1, steps_per_epoch=STEPS)`` call after an unt
 call's wall time / STEPS. Prints JSON: step time per variant, pruned/dense ratios (of those, and
 the median over repeats of the per-repeat ratio), and mask bytes per pruned weight.
 
-    .venv/bin/python benchmarks/bench_pruning.py [--repeats 7] [--steps 400] [--instances 3]
+    .venv/bin/python benchmarks/bench_pruning.py [--backend tensorflow] [--repeats 7] [--steps 400] [--instances 3]
 """
 
 from __future__ import annotations
@@ -26,19 +30,25 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if "--backend" in sys.argv:  # Keras reads its backend once, at import
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402  (Keras 3 first: TFMOT's import sets TF_USE_LEGACY_KERAS for tf.keras only)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
-import tf_keras  # noqa: E402
 
 from kerasinit import pruning  # noqa: E402
+
+WITH_TFMOT = keras.backend.backend() == "tensorflow"
+if WITH_TFMOT:
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
 
 SIZES = (784, 300, 100, 10)
 
@@ -65,6 +75,7 @@ def tf_keras_model(seed: int, frequency: int | None, end_step: int) -> tf_keras.
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", default=keras.backend.backend(), choices=["tensorflow", "jax", "torch"])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=400, help="optimizer steps per timed fit call")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -83,11 +94,15 @@ def main(argv: list[str] | None = None) -> dict:
     # Identical models differ by up to ±3% in step time from one instance to the next (buffer
     # placement; an A/A test of 4 dense instances gave 0.99-1.04), so each frequency-100 and dense
     # variant is measured on several instances; the frequency-1 ratios (2-10x) need only one.
-    builders = {"keras3_dense": lambda: (keras3_model(0), []), "tf_keras_dense": lambda: (tf_keras_model(0, None, end_step), [])}
+    builders = {"keras3_dense": lambda: (keras3_model(0), [])}
+    if WITH_TFMOT:
+        builders["tf_keras_dense"] = lambda: (tf_keras_model(0, None, end_step), [])
     for f in (100, 1):
         schedule = pruning.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=end_step, frequency=f)
         builders[f"keras3_pruned_f{f}"] = lambda s=schedule: (keras3_model(0), [pruning.PruningCallback(s)])
-        builders[f"tfmot_pruned_f{f}"] = lambda f=f: (tf_keras_model(0, f, end_step), [tfmot.sparsity.keras.UpdatePruningStep()])
+        if WITH_TFMOT:
+            builders[f"tfmot_pruned_f{f}"] = lambda f=f: (tf_keras_model(0, f, end_step),
+                                                          [tfmot.sparsity.keras.UpdatePruningStep()])
     runs: dict[tuple[str, int], tuple] = {}
     for name, build in builders.items():
         for i in range(1 if name.endswith("_f1") else args.instances):
@@ -117,29 +132,34 @@ def main(argv: list[str] | None = None) -> dict:
     ratios, per_repeat = {}, {}
     for f in (100, 1):
         for pruned, dense in ((f"keras3_pruned_f{f}", "keras3_dense"), (f"tfmot_pruned_f{f}", "tf_keras_dense")):
+            if pruned not in builders:
+                continue
             ratios[pruned] = median[pruned] / median[dense]
             per_repeat[pruned] = statistics.median(
                 p / d for p, d in zip(per_repeat_mean(pruned), per_repeat_mean(dense), strict=True))
     spread = {name: max(instance_medians(name)) / min(instance_medians(name)) for name in builders if not name.endswith("_f1")}
 
     native = runs["keras3_pruned_f100", 0][1][0].pruner
-    tfmot_model = runs["tfmot_pruned_f100", 0][0]
-    tfmot_masks = [v for v in tfmot_model.weights if "/mask" in v.name]
-    tfmot_bytes = sum(int(np.prod(v.shape)) * v.dtype.size for v in tfmot_masks)
-    tfmot_weights = sum(int(np.prod(v.shape)) for v in tfmot_masks)
+    mask_bytes = {"native": native.mask_bytes / sum(m.size for m in native.masks.values())}
+    sparsity = {"native_f100": round(native.sparsity, 4)}
+    versions = f"keras {keras.__version__} / {keras.backend.backend()}"
+    if WITH_TFMOT:
+        tfmot_masks = [v for v in runs["tfmot_pruned_f100", 0][0].weights if "/mask" in v.name]
+        mask_bytes["tfmot"] = sum(int(np.prod(v.shape)) * v.dtype.size for v in tfmot_masks) / sum(
+            int(np.prod(v.shape)) for v in tfmot_masks)
+        sparsity["tfmot_f100"] = round(1 - float(np.mean([v.numpy().mean() for v in tfmot_masks])), 4)
+        versions += f" / tf_keras {tf_keras.__version__} / tensorflow {tf.__version__}"
     result = {
         "model": "LeNet-300-100", "batch_size": args.batch_size, "steps_per_fit": args.steps, "repeats": args.repeats,
         "instances": {name: len(instance_medians(name)) for name in builders},
-        "backend": f"keras {keras.__version__} / tf_keras {tf_keras.__version__} / tensorflow {tf.__version__}",
+        "backend": versions,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus (shared)",
         "step_ms": {k: round(v * 1e3, 4) for k, v in median.items()},
         "ratio_of_medians": {k: round(v, 3) for k, v in ratios.items()},
         "median_ratio_per_repeat": {k: round(v, 3) for k, v in per_repeat.items()},
         "instance_spread_max_over_min": {k: round(v, 3) for k, v in spread.items()},
-        "mask_bytes_per_weight": {"native": native.mask_bytes / sum(int(np.prod(m.shape)) for m in native.masks.values()),
-                                  "tfmot": tfmot_bytes / tfmot_weights},
-        "final_sparsity": {"native_f100": round(native.sparsity, 4),
-                           "tfmot_f100": round(1 - float(np.mean([v.numpy().mean() for v in tfmot_masks])), 4)},
+        "mask_bytes_per_weight": mask_bytes,
+        "final_sparsity": sparsity,
     }
     print(json.dumps(result, indent=2))
     return result

@@ -413,3 +413,78 @@ def test_apply_masks_and_strip_zero_inf_and_nan_weights():
     model.layers[0].kernel.assign(w)
     plain = P.strip(model)
     np.testing.assert_array_equal(to_np(plain.layers[0].kernel), np.where(mask == 1, 1.0, 0.0))
+
+
+# ----------------------------------------------------------------------------- issue 10: persistence, bad input
+
+
+def test_lora_and_quantized_layers_are_refused_by_name():
+    lora = _mlp()
+    lora.get_layer("h").enable_lora(2)
+    with pytest.raises(ValueError, match=r"'h/kernel'.*LoRA enabled"):
+        P.Pruner(lora)
+    quantized = _mlp()
+    quantized.get_layer("h").quantize("int8")
+    with pytest.raises(ValueError, match=r"'h/kernel'.*quantized \('int8'\)"):
+        P.Pruner(quantized, layers="h")
+
+
+def test_pruning_paths_emit_no_numpy_deprecation_warnings():
+    model = _mlp()
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = np.ones((64, 20), "float32"), np.zeros(64, "int32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pruner = P.prune(model, 0.5)
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0,
+                  callbacks=[P.PruningCallback(P.ConstantSparsity(0.6, 0, frequency=1))])
+        P.sparsity_report(model), pruner.get_masks(), pruner.sparsity
+        P.strip(model)
+    assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []
+
+
+class _Block(keras.layers.Layer):
+    """A custom layer that builds its sublayers in code (no constraint in its config), like KerasHub's."""
+
+    def __init__(self, units=8, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.inner = layers.Dense(units, activation="relu", name="inner")
+        self.proj = layers.Dense(units, name="proj")
+
+    def call(self, x):
+        return x + self.proj(self.inner(x))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_masks_of_code_built_sublayers_come_back_with_pruning_load_model(tmp_path):
+    keras.saving.register_keras_serializable("kerasinit_tests")(_Block)
+    model = keras.Sequential([keras.Input((8,)), _Block(8, name="block"), layers.Dense(3, name="out")])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.warns(UserWarning, match=r"inner/kernel.*kerasinit.pruning.load_model"):
+        pruner = P.prune(model, 0.5)
+    masks = pruner.get_masks()
+    model.save(tmp_path / "m.keras")
+    plain = P.sparsity_report(keras.models.load_model(tmp_path / "m.keras")).set_index("weight")
+    assert not plain["masked"].iloc[:-1].all()  # what Keras alone gives back: the block's sublayers unmasked
+    loaded = P.load_model(tmp_path / "m.keras")
+    report = P.sparsity_report(loaded)
+    assert report.masked.all() and len(report) == 4
+    again = {w.name: m.numpy() for w, m in P.masked_weights(loaded)}
+    assert again.keys() == masks.keys() and all(np.array_equal(again[k], masks[k]) for k in masks)
+    x, y = np.random.default_rng(0).normal(size=(64, 8)).astype("float32"), np.zeros(64, "int32")
+    loaded.fit(x, y, epochs=2, batch_size=16, verbose=0)  # the restored masks hold through training
+    assert (P.sparsity_report(loaded).sparsity.iloc[:-1] - 0.5).abs().max() < 0.02
+
+
+def test_restore_masks_leaves_unpruned_weights_unmasked(tmp_path):
+    keras.saving.register_keras_serializable("kerasinit_tests")(_Block)
+    model = keras.Sequential([keras.Input((8,)), _Block(8, name="block"), layers.Dense(3, name="out")])
+    with pytest.warns(UserWarning):
+        P.prune(model, 0.5, layers=["inner"])
+    model.save(tmp_path / "m.keras")
+    loaded = P.load_model(tmp_path / "m.keras")
+    assert dict(zip(P.sparsity_report(loaded).layer, P.sparsity_report(loaded).masked, strict=True)) == {
+        "inner": True, "proj": False, "out": False, "total": False}

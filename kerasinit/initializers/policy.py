@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit._arrays import to_numpy
 from kerasinit._layers import iter_layers
 from kerasinit.initializers.fans import DEFAULT_NEGATIVE_SLOPE, activation_name
 from kerasinit.initializers.registry import get
@@ -190,12 +191,12 @@ def reinitialize(model: keras.layers.Layer, policy: Any = "auto", seed: int | No
             index += 1
             if init is None:
                 continue
-            before = float(np.std(keras.ops.convert_to_numpy(var)))
+            before = float(np.std(to_numpy(var)))
             var.assign(init(tuple(var.shape), dtype=var.dtype))
             redrawn = True
             rows.append({"layer": layer.name, "class": type(layer).__name__, "weight": attr, "shape": tuple(var.shape),
                          "activation": activation, "initializer": type(init).__name__, "std_before": before,
-                         "std_after": float(np.std(keras.ops.convert_to_numpy(var)))})
+                         "std_after": float(np.std(to_numpy(var)))})
         if redrawn:
             _reset_bias(layer)
     report = pd.DataFrame(rows, columns=["layer", "class", "weight", "shape", "activation", "initializer", "std_before", "std_after"])

@@ -11,7 +11,7 @@
 from kerasinit.pruning.callback import PruningCallback
 from kerasinit.pruning.constraint import Mask, MaskConstraint
 from kerasinit.pruning.masks import global_masks, keep_count, magnitude_mask, random_mask
-from kerasinit.pruning.persistence import masked_weights
+from kerasinit.pruning.persistence import load_model, masked_weights, restore_masks
 from kerasinit.pruning.pruner import Pruner, prune
 from kerasinit.pruning.report import sparsity_report, strip
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
@@ -19,6 +19,6 @@ from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
 
 __all__ = [
     "ConstantSparsity", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
-    "PruningSchedule", "global_masks", "keep_count", "magnitude_mask", "masked_weights", "prunable_weights", "prune", "random_mask",
+    "PruningSchedule", "global_masks", "keep_count", "load_model", "magnitude_mask", "masked_weights", "prunable_weights", "prune", "random_mask", "restore_masks",
     "select", "sparsity_report", "strip",
 ]

@@ -17,15 +17,20 @@ listed after this callback saves the optimizer exactly as Keras built it.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import keras
 
+from kerasinit._arrays import to_numpy
 from kerasinit.pruning.optimizer_state import bind, unbind
 from kerasinit.pruning.pruner import Pruner
 from kerasinit.pruning.schedules import PruningSchedule
 from kerasinit.pruning.selection import Selector
+
+#: model -> the train function built (under a distribution) with its masks bound
+_MASKED_STEPS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 class PruningCallback(keras.callbacks.Callback):
@@ -63,10 +68,14 @@ class PruningCallback(keras.callbacks.Callback):
         if self.pruner is None or self.pruner.model is not self.model:
             self.pruner = Pruner(self.model, **self._spec)
         self._jax = keras.backend.backend() == "jax"
-        if self._jax:  # the masks join the state of JAX's compiled step (and its sharding spec)
+        if self._jax:  # the masks join the state of JAX's compiled step
             bind(optimizer, self.pruner.mask_variables)
-            self.model.make_train_function(force=True)
-        self._step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+            # jit re-traces by itself for the longer state (once: its cache keeps both); only a step
+            # compiled for a distribution fixed its output shardings, so it is rebuilt once for the masks
+            if keras.distribution.distribution() is not None and _MASKED_STEPS.get(self.model) is not self.model.train_function:
+                self.model.make_train_function(force=True)
+                _MASKED_STEPS[self.model] = self.model.train_function
+        self._step = int(to_numpy(optimizer.iterations))
         self._warn_if_idle()
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:

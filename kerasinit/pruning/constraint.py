@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from keras.src.saving.keras_saveable import KerasSaveable
 
+from kerasinit._arrays import to_numpy
 from kerasinit.pruning._where import keep_where
 
 
@@ -38,7 +39,7 @@ class Mask:
 
     def numpy(self) -> np.ndarray:
         """The mask as a uint8 NumPy array (1 = kept)."""
-        return np.asarray(keras.ops.convert_to_numpy(self.variable)).astype("uint8")
+        return to_numpy(self.variable).astype("uint8")
 
     def assign(self, mask: np.ndarray) -> None:
         mask = np.asarray(mask).astype(bool)
@@ -79,6 +80,8 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
         for key, key_shape in dict(masks or {}).items():
             self.add(key, key_shape)
         self._by_variable: dict[int, Mask | None] = {}
+        #: False after a load that found no saved masks for this constraint (see ``restore_masks``)
+        self.restored = True
 
     def add(self, key: str, shape: Any) -> Mask:
         """A shared constraint's mask for the weight ``key`` (created if absent)."""
@@ -144,6 +147,9 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
 
     def load_own_variables(self, store: Any) -> None:
         keys = sorted(self.masks)
+        self.restored = len(store.keys()) > 0
+        if not self.restored:  # nothing saved here (a mask attached to look for one): keep it as it is
+            return
         if len(store.keys()) != len(keys):
             raise ValueError(f"MaskConstraint: the checkpoint holds {len(store.keys())} masks, this constraint {len(keys)} ({keys}).")
         for i, key in enumerate(keys):

@@ -10,10 +10,14 @@ place, so the mask goes where the config records the weight's constraint:
 2. the parent's constraint argument, for sublayers a config-rebuilt layer builds itself from
    that argument (``MultiHeadAttention`` hands its ``kernel_constraint`` to its four
    ``EinsumDense``): one shared constraint keyed by weight path (``"query/kernel"``);
-3. otherwise (sublayers of subclassed models and of custom layers that do not pass a
-   constraint on) the mask still works in memory and in weight checkpoints
-   (``save_weights``/``load_weights`` into a pruned model), but ``load_model`` cannot restore
-   it: :func:`attach_masks` says so with a warning naming the weights.
+3. otherwise (sublayers of subclassed models and of custom layers, such as KerasHub's
+   ``TransformerEncoder``, that build them without a constraint from their config) the mask is
+   an attribute of the sublayer, saved in the weights archive at the sublayer's path, but
+   ``keras.models.load_model`` rebuilds the sublayer without it. :func:`load_model` (or
+   :func:`restore_masks` after ``keras.models.load_model``/for ``load_weights``) attaches a mask
+   to each such weight, lets Keras load the archive again so that every mask saved at that path
+   comes back, and drops the masks the archive did not hold. :func:`attach_masks` warns at
+   pruning time which weights need it.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ from kerasinit.pruning.selection import PrunableWeight, select
 
 
 def _is_graph_model(layer: keras.layers.Layer) -> bool:
-    """Sequential or functional: Keras rebuilds each of its layers from its own config."""
+    """A plain Sequential or functional model: Keras rebuilds each of its layers from its own config.
+
+    Subclasses (a KerasHub backbone is a ``Functional`` subclass) rebuild their graph in ``__init__``.
+    """
     from keras.src.models.functional import Functional
 
-    return isinstance(layer, keras.Sequential | Functional)
+    return type(layer) in (keras.Sequential, Functional)
 
 
 def config_rebuilt_layers(model: keras.layers.Layer) -> set[int]:
@@ -134,10 +141,10 @@ def attach_masks(model: keras.layers.Layer, weights: Iterable[PrunableWeight]) -
             lost.append(w.name)
     if lost:
         warnings.warn(
-            f"Pruner: the masks of {lost} live in memory and in weight checkpoints (save_weights/load_weights into a "
-            "pruned model) but keras.models.load_model cannot restore them: their layers are rebuilt by code "
-            "(a subclassed model or a custom layer) that does not take a constraint from its config. Save with "
-            "save_weights, or give those layers a `*_constraint` argument that get_config() returns.",
+            f"Pruner: the masks of {lost} are saved with the model, but keras.models.load_model alone cannot restore "
+            "them: their layers are rebuilt by code (a subclassed model or a custom layer) that does not take a "
+            "constraint from its config. Load with kerasinit.pruning.load_model(path) (or call "
+            "kerasinit.pruning.restore_masks(model, path) after keras.models.load_model / load_weights).",
             UserWarning,
             stacklevel=3,
         )
@@ -156,3 +163,50 @@ def masked_weights(model: keras.layers.Layer) -> list[tuple[PrunableWeight, Mask
         if isinstance(constraint, MaskConstraint) and constraint.for_variable(w.variable) is not None:
             out.append((w, constraint.for_variable(w.variable)))
     return out
+
+
+def restore_masks(model: keras.layers.Layer, path: str) -> list[str]:
+    """Bring back from the archive at ``path`` the masks that loading could not rebuild; return their names.
+
+    ``path`` is the ``.keras`` file (or ``.weights.h5``) the model was loaded from. Every prunable
+    weight without a mask gets one where the pruned model kept it (see the module docstring); Keras
+    then loads the archive into the model again (same values), which fills every mask saved at that
+    place; the masks it held nothing for are removed again.
+    """
+    candidates = [w for w in select(model) if not isinstance(w.variable.constraint, MaskConstraint)]
+    if not candidates:
+        return []
+    before = {id(w.variable): (w.variable.constraint, getattr(w.layer, w.constraint_attr or "", None)) for w in candidates}
+    masks = attach_masks_quietly(model, candidates)
+    model.load_weights(path)
+    restored = []
+    for w in candidates:
+        constraint = w.variable.constraint
+        if isinstance(constraint, MaskConstraint) and constraint.restored:
+            restored.append(w.name)
+            continue
+        inner, held = before[id(w.variable)]  # nothing saved for this weight: as it was
+        w.variable.constraint = inner
+        if w.constraint_attr and hasattr(w.layer, w.constraint_attr):
+            setattr(w.layer, w.constraint_attr, held)
+        extra = getattr(w.layer, "kerasinit_prune_masks", None)
+        if isinstance(extra, dict):
+            w.layer.kerasinit_prune_masks = {k: v for k, v in extra.items() if k != w.attr}
+    del masks
+    if getattr(model, "train_function", None) is not None:
+        model.make_train_function(force=True)
+    return restored
+
+
+def attach_masks_quietly(model: keras.layers.Layer, weights: Iterable[PrunableWeight]) -> dict[str, Mask]:
+    """:func:`attach_masks` without its warning (used where the masks are being restored)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Pruner: the masks of")
+        return attach_masks(model, weights)
+
+
+def load_model(path: str, **kwargs: object) -> keras.Model:
+    """``keras.models.load_model(path, **kwargs)`` with every saved mask restored (see :func:`restore_masks`)."""
+    model = keras.models.load_model(path, **kwargs)
+    restore_masks(model, path)
+    return model

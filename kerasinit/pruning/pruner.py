@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 import keras
 import numpy as np
 
+from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_real
 from kerasinit.pruning._where import keep_where
 from kerasinit.pruning.constraint import Mask
@@ -24,7 +25,7 @@ from kerasinit.pruning.masks import global_masks, magnitude_mask
 from kerasinit.pruning.optimizer_state import is_bound
 from kerasinit.pruning.persistence import attach_masks
 from kerasinit.pruning.schedules import PruningSchedule, check_sparsity
-from kerasinit.pruning.selection import PrunableWeight, Selector, select
+from kerasinit.pruning.selection import PrunableWeight, Selector, check_maskable, select
 
 SCOPES = ("layer", "global")
 
@@ -64,6 +65,8 @@ class Pruner:
         self.model = model
         self.schedule = schedule
         self.weights = select(model, layers)
+        for weight in self.weights:
+            check_maskable(weight)
         names = {w.layer.name for w in self.weights}
         self.overrides: dict[str, float] = {}
         for name, factor in dict(overrides or {}).items():
@@ -86,7 +89,7 @@ class Pruner:
     def update_masks(self, sparsity: float) -> None:
         """Recompute every mask by magnitude for ``sparsity`` and zero the pruned weights."""
         sparsity = check_sparsity("sparsity", sparsity, "Pruner.update_masks")
-        values = {w.name: np.asarray(keras.ops.convert_to_numpy(w.variable)) for w in self.weights}
+        values = {w.name: to_numpy(w.variable) for w in self.weights}
         joint = [w for w in self.weights if self.scope == "global" and w.layer.name not in self.overrides]
         new: dict[str, np.ndarray] = {}
         for w in self.weights:
@@ -142,7 +145,7 @@ class Pruner:
             optimizer = getattr(self.model, "optimizer", None)
             if optimizer is None:
                 raise ValueError("Pruner.step: pass `step` (the model has no optimizer to read iterations from).")
-            step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+            step = int(to_numpy(optimizer.iterations))
         if self.schedule.should_prune(step):
             self.update_masks(self.schedule.sparsity(step))
             return True

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit._arrays import to_numpy
 from kerasinit.pruning._where import keep_where
 from kerasinit.pruning.constraint import MaskConstraint
 from kerasinit.pruning.persistence import masked_weights, parents
@@ -22,7 +23,7 @@ def sparsity_report(model: keras.layers.Layer) -> Any:
 
     rows = []
     for w in select(model):
-        values = np.asarray(keras.ops.convert_to_numpy(w.variable))
+        values = to_numpy(w.variable)
         nonzeros = int(np.count_nonzero(values))
         rows.append({"layer": w.layer.name, "weight": w.attr, "shape": tuple(values.shape), "size": values.size,
                      "nonzeros": nonzeros, "sparsity": 1.0 - nonzeros / values.size if values.size else 0.0,
@@ -85,5 +86,5 @@ def strip(model: keras.Model, copy: bool = True) -> keras.Model:
         raise ValueError("strip: this model cannot be rebuilt from its config (subclassed?); use strip(model, copy=False).") from exc
     finally:
         _restore(undo)  # re-install the masks on the original
-    clone.set_weights(model.get_weights())
+    clone.set_weights([to_numpy(v) for v in model.weights])
     return clone

@@ -63,9 +63,34 @@ def prunable_weights(layer: keras.layers.Layer) -> list[PrunableWeight]:
         return out
     for types, attrs in _BY_TYPE:
         if isinstance(layer, types):
-            return [PrunableWeight(layer, a, getattr(layer, a), c) for a, c in attrs
-                    if isinstance(getattr(layer, a, None), keras.Variable)]
+            out = []
+            for a, c in attrs:
+                var = getattr(layer, a, None)
+                if not isinstance(var, keras.Variable):  # LoRA: `kernel` is a sum; the variable is `_kernel`
+                    var = getattr(layer, "_" + a, None)
+                if isinstance(var, keras.Variable):
+                    out.append(PrunableWeight(layer, a, var, c))
+            return out
     return []
+
+
+def check_maskable(weight: PrunableWeight) -> None:
+    """Raise ValueError if a mask on ``weight`` could not keep what it promises (exact zeros that stay)."""
+    layer = weight.layer
+    if getattr(layer, "lora_enabled", False):
+        raise ValueError(
+            f"cannot prune {weight.name!r}: layer {layer.name!r} has LoRA enabled, so its effective kernel is "
+            "kernel + lora_a @ lora_b, not a variable a mask can zero. Prune before enable_lora(), or merge the "
+            "LoRA weights into the kernel first."
+        )
+    if getattr(layer, "quantization_mode", None):
+        raise ValueError(
+            f"cannot prune {weight.name!r}: layer {layer.name!r} is quantized ({layer.quantization_mode!r}); "
+            "prune the float model, then quantize it."
+        )
+    dtype = keras.backend.standardize_dtype(weight.variable.dtype)
+    if "float" not in dtype:
+        raise ValueError(f"cannot prune {weight.name!r}: its dtype is {dtype!r}; masks apply to floating-point weights only.")
 
 
 Selector = str | re.Pattern[str] | type | Callable[[keras.layers.Layer], bool]
