@@ -92,6 +92,11 @@ def test_magnitude_mask_matches_a_full_sort_on_pruned_tensors(seed):
         expected = np.zeros(n, np.uint8)
         expected[np.argsort(-np.abs(w), kind="stable")[:k]] = 1  # largest first, lowest index among ties
         np.testing.assert_array_equal(P.magnitude_mask(w, s), expected, err_msg=f"n={n} s={s}")
+        # a search bound (the previous threshold, in the pruner) changes the speed, never the mask
+        for bound in (1e-9, 0.3, 0.5, 1.0, 1.5, 2.5, 1e9, float(np.median(np.abs(w)))):
+            mask, threshold = P.magnitude_selection(w, s, bound)
+            np.testing.assert_array_equal(mask, expected, err_msg=f"n={n} s={s} bound={bound}")
+            assert threshold == P.magnitude_selection(w, s)[1]
 
 
 def test_keep_count_rounds_like_tfmot():

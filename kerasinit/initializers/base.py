@@ -126,3 +126,26 @@ class FloatOnly:
         shape = check_shape(shape, owner=owner)
         dtype = check_float_dtype(dtype, owner=owner)
         return super().__call__(shape, dtype=dtype)  # type: ignore[misc]
+
+
+def keras_first(owner: str, keras_init: Any, *checks: Any) -> None:
+    """Run Keras's own constructor (``keras_init()``), then kerasinit's ``checks``, as a drop-in must.
+
+    Where Keras raises, its exception type and wording come first and the first kerasinit check
+    that also fails adds its detail after them (``"<Keras's message> [kerasinit: <ours>]"``), so
+    code and tests written against Keras see what Keras raises. Where Keras accepts, the checks
+    run as they are (they only refuse values Keras accepts but cannot draw from sensibly).
+    """
+    try:
+        keras_init()
+    except (TypeError, ValueError, AttributeError) as exc:
+        detail = ""
+        for check in checks:
+            try:
+                check()
+            except (TypeError, ValueError) as ours:
+                detail = f" [kerasinit: {ours}]"
+                break
+        raise type(exc)(f"{exc}{detail}") from exc
+    for check in checks:
+        check()

@@ -29,6 +29,7 @@ from kerasinit.initializers.base import (
     Description,
     FloatOnly,
     KerasinitInitializer,
+    keras_first,
     uniform_moments,
 )
 from kerasinit.initializers.fans import check_nonzero_fans, fan_for_mode
@@ -48,6 +49,16 @@ def _seed(seed: Any, owner: str) -> Any:
         if not isinstance(gen, keras.random.SeedGenerator):
             raise ValueError(f"{owner}: argument `seed` is a dict but not a SeedGenerator config: {seed!r}.")
     return seed
+
+
+def _check_constant(value: Any) -> None:
+    """Keras's Constant takes a scalar or anything ``ops.cast`` turns into a broadcastable real tensor."""
+    try:
+        array = np.asarray(keras.ops.convert_to_numpy(value) if hasattr(value, "shape") else value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"Constant: argument `value` must be a real number or array; received {value!r}.") from exc
+    if array.dtype.kind not in "iufb" or (array.dtype.kind == "f" and not np.all(np.isfinite(array))):
+        raise TypeError(f"Constant: argument `value` must be a finite real number or array; received {value!r}.")
 
 
 # --------------------------------------------------------------------------- constants
@@ -73,13 +84,12 @@ class Ones(KerasinitInitializer, ki.Ones):
 
 @register()
 class Constant(KerasinitInitializer, ki.Constant):
-    """Every entry equals ``value`` (a finite real scalar)."""
+    """Every entry equals ``value``: a real scalar, or (as Keras allows) an array broadcastable to the shape."""
 
     formula = "W = value"
 
     def __init__(self, value: Any = 0.0) -> None:
-        check_real("value", value, owner="Constant")
-        super().__init__(value=value)
+        keras_first("Constant", lambda: super(Constant, self).__init__(value=value), lambda: _check_constant(value))
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Constant:
@@ -92,9 +102,14 @@ class Constant(KerasinitInitializer, ki.Constant):
         return cls(**config)
 
     def describe(self, shape: Any) -> Description:
-        v = float(self.value)
-        return self._record(shape, family="constant", distribution="constant", mean=v, std=0.0, bounds=(v, v),
-                            params={"value": v})
+        shape = check_shape(shape, owner="Constant")
+        values = np.broadcast_to(np.asarray(keras.ops.convert_to_numpy(self.value), "float64"), shape)
+        if values.size == 0:
+            values = np.zeros(1)
+        lo, hi = float(values.min()), float(values.max())
+        params = {"value": lo} if lo == hi else {"value": f"array of shape {np.shape(self.value)}"}
+        return self._record(shape, family="constant", distribution="constant", mean=float(values.mean()),
+                            std=float(values.std()), bounds=(lo, hi), params=params)
 
 
 @register("IdentityInitializer")
@@ -104,8 +119,7 @@ class Identity(KerasinitInitializer, FloatOnly, ki.Identity):
     formula = "W = gain * I (2-D only)"
 
     def __init__(self, gain: float = 1.0) -> None:
-        check_real("gain", gain, owner="Identity")
-        super().__init__(gain=gain)
+        keras_first("Identity", lambda: super(Identity, self).__init__(gain=gain), lambda: check_real("gain", gain, owner="Identity"))
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         shape = check_shape(shape, owner="Identity")
@@ -142,26 +156,32 @@ class STFT(KerasinitInitializer, FloatOnly, ki.STFT):
     example_shape = (16, 1, 9)
 
     def __init__(self, side: str = "real", window: Any = "hann", scaling: str | None = "density", periodic: bool = False) -> None:
-        check_choice("side", side, ("real", "imag"), owner="STFT")
-        if scaling is not None:
-            check_choice("scaling", scaling, ("density", "spectrum"), owner="STFT")
-        if not isinstance(periodic, bool):
-            raise TypeError(f"STFT: argument `periodic` must be a bool; received {periodic!r}.")
-        if window is not None and not isinstance(window, str):
-            arr = np.asarray(window) if isinstance(window, list | tuple | np.ndarray) else None
-            if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)):
-                raise TypeError(
-                    f"STFT: argument `window` must be None, a scipy.signal window name or a 1-D array of "
-                    f"finite reals; received {window!r}."
-                )
-        if isinstance(window, str):
-            import scipy.signal
+        def check_window() -> None:
+            if window is not None and not isinstance(window, str):
+                arr = np.asarray(window) if isinstance(window, list | tuple | np.ndarray) else None
+                if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)):
+                    raise TypeError(
+                        f"STFT: argument `window` must be None, a scipy.signal window name or a 1-D array of "
+                        f"finite reals; received {window!r}."
+                    )
+            if isinstance(window, str):
+                import scipy.signal
 
-            try:
-                scipy.signal.get_window(window, 1)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"STFT: argument `window` {window!r} is not a scipy.signal window name.") from exc
-        super().__init__(side=side, window=window, scaling=scaling, periodic=periodic)
+                try:
+                    scipy.signal.get_window(window, 1)
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"STFT: argument `window` {window!r} is not a scipy.signal window name.") from exc
+
+        def check_periodic() -> None:
+            if not isinstance(periodic, bool):
+                raise TypeError(f"STFT: argument `periodic` must be a bool; received {periodic!r}.")
+
+        keras_first(
+            "STFT", lambda: super(STFT, self).__init__(side=side, window=window, scaling=scaling, periodic=periodic),
+            lambda: check_choice("side", side, ("real", "imag"), owner="STFT"),
+            lambda: None if scaling is None else check_choice("scaling", scaling, ("density", "spectrum"), owner="STFT"),
+            check_periodic, check_window,
+        )
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         shape = check_shape(shape, owner="STFT")
@@ -189,9 +209,9 @@ class RandomNormal(KerasinitInitializer, FloatOnly, ki.RandomNormal):
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: Any = None) -> None:
         owner = type(self).__name__
-        check_real("mean", mean, owner=owner)
-        check_real("stddev", stddev, owner=owner, positive=True)
-        super().__init__(mean=mean, stddev=stddev, seed=_seed(seed, owner))
+        keras_first(owner, lambda: super(RandomNormal, self).__init__(mean=mean, stddev=stddev, seed=seed),
+                    lambda: _seed(seed, owner), lambda: check_real("mean", mean, owner=owner),
+                    lambda: check_real("stddev", stddev, owner=owner, positive=True))
 
     def describe(self, shape: Any) -> Description:
         return self._record(
@@ -208,9 +228,9 @@ class TruncatedNormal(KerasinitInitializer, FloatOnly, ki.TruncatedNormal):
     is_random = True
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: Any = None) -> None:
-        check_real("mean", mean, owner="TruncatedNormal")
-        check_real("stddev", stddev, owner="TruncatedNormal", positive=True)
-        super().__init__(mean=mean, stddev=stddev, seed=_seed(seed, "TruncatedNormal"))
+        keras_first("TruncatedNormal", lambda: super(TruncatedNormal, self).__init__(mean=mean, stddev=stddev, seed=seed),
+                    lambda: _seed(seed, "TruncatedNormal"), lambda: check_real("mean", mean, owner="TruncatedNormal"),
+                    lambda: check_real("stddev", stddev, owner="TruncatedNormal", positive=True))
 
     def describe(self, shape: Any) -> Description:
         m, s = float(self.mean), float(self.stddev)
@@ -228,11 +248,14 @@ class RandomUniform(KerasinitInitializer, FloatOnly, ki.RandomUniform):
     is_random = True
 
     def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: Any = None) -> None:
-        lo = check_real("minval", minval, owner="RandomUniform")
-        hi = check_real("maxval", maxval, owner="RandomUniform")
-        if not lo < hi:
-            raise ValueError(f"RandomUniform: arguments must satisfy minval < maxval; received minval={minval!r}, maxval={maxval!r}.")
-        super().__init__(minval=minval, maxval=maxval, seed=_seed(seed, "RandomUniform"))
+        def ordered() -> None:
+            lo = check_real("minval", minval, owner="RandomUniform")
+            hi = check_real("maxval", maxval, owner="RandomUniform")
+            if not lo < hi:
+                raise ValueError(f"RandomUniform: arguments must satisfy minval < maxval; received minval={minval!r}, maxval={maxval!r}.")
+
+        keras_first("RandomUniform", lambda: super(RandomUniform, self).__init__(minval=minval, maxval=maxval, seed=seed),
+                    lambda: _seed(seed, "RandomUniform"), ordered)
 
     def describe(self, shape: Any) -> Description:
         lo, hi = float(self.minval), float(self.maxval)
@@ -264,15 +287,17 @@ class VarianceScaling(KerasinitInitializer, FloatOnly, ki.VarianceScaling):
         output_axes: list[int] | None = None,
     ) -> None:
         owner = type(self).__name__
-        check_real("scale", scale, owner=owner, positive=True)
-        check_choice("mode", mode, MODES, owner=owner)
-        if not isinstance(distribution, str):
-            check_choice("distribution", distribution, DISTRIBUTIONS, owner=owner)
-        check_choice("distribution", distribution.lower(), DISTRIBUTIONS, owner=owner)
-        super().__init__(
-            scale=scale, mode=mode, distribution=distribution, seed=_seed(seed, owner),
-            input_axes=check_axes("input_axes", input_axes, owner=owner),
-            output_axes=check_axes("output_axes", output_axes, owner=owner),
+        keras_first(
+            owner,
+            lambda: ki.VarianceScaling.__init__(self, scale=scale, mode=mode, distribution=distribution, seed=seed,
+                                                input_axes=input_axes, output_axes=output_axes),
+            lambda: check_real("scale", scale, owner=owner, positive=True),
+            lambda: check_choice("mode", mode, MODES, owner=owner),
+            lambda: check_choice("distribution", distribution, DISTRIBUTIONS, owner=owner)
+            if not isinstance(distribution, str) else check_choice("distribution", distribution.lower(), DISTRIBUTIONS, owner=owner),
+            lambda: _seed(seed, owner),
+            lambda: check_axes("input_axes", input_axes, owner=owner),
+            lambda: check_axes("output_axes", output_axes, owner=owner),
         )
 
     def _checked_fans(self, shape: Any) -> tuple[tuple[int, ...], int, int]:
@@ -403,8 +428,9 @@ class Orthogonal(KerasinitInitializer, FloatOnly, ki.Orthogonal):
     is_random = True
 
     def __init__(self, gain: float = 1.0, seed: Any = None) -> None:
-        check_real("gain", gain, owner=type(self).__name__, positive=True)
-        super().__init__(gain=gain, seed=_seed(seed, type(self).__name__))
+        owner = type(self).__name__
+        keras_first(owner, lambda: super(Orthogonal, self).__init__(gain=gain, seed=seed),
+                    lambda: _seed(seed, owner), lambda: check_real("gain", gain, owner=owner, positive=True))
 
     @staticmethod
     def _rows_cols(shape: tuple[int, ...], owner: str) -> tuple[int, int]:

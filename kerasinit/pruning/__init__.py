@@ -10,7 +10,13 @@
 
 from kerasinit.pruning.callback import PruningCallback
 from kerasinit.pruning.constraint import Mask, MaskConstraint
-from kerasinit.pruning.masks import global_masks, keep_count, magnitude_mask, random_mask
+from kerasinit.pruning.masks import (
+    global_masks,
+    keep_count,
+    magnitude_mask,
+    magnitude_selection,
+    random_mask,
+)
 from kerasinit.pruning.persistence import load_model, masked_weights, restore_masks
 from kerasinit.pruning.pruner import Pruner, prune
 from kerasinit.pruning.report import sparsity_report, strip
@@ -19,6 +25,6 @@ from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
 
 __all__ = [
     "ConstantSparsity", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
-    "PruningSchedule", "global_masks", "keep_count", "load_model", "magnitude_mask", "masked_weights", "prunable_weights", "prune", "random_mask", "restore_masks",
+    "PruningSchedule", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "prunable_weights", "prune", "random_mask", "restore_masks",
     "select", "sparsity_report", "strip",
 ]

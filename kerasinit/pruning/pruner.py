@@ -21,7 +21,7 @@ from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_real
 from kerasinit.pruning._where import keep_where
 from kerasinit.pruning.constraint import Mask
-from kerasinit.pruning.masks import global_masks, magnitude_mask
+from kerasinit.pruning.masks import global_masks, magnitude_selection
 from kerasinit.pruning.optimizer_state import is_bound
 from kerasinit.pruning.persistence import attach_masks
 from kerasinit.pruning.schedules import PruningSchedule, check_sparsity
@@ -74,6 +74,7 @@ class Pruner:
                 raise ValueError(f"Pruner: argument `overrides` names {name!r}, not a pruned layer; pruned layers: {sorted(names)}.")
             self.overrides[name] = check_real(f"overrides[{name!r}]", factor, owner="Pruner", nonnegative=True)
         self.masks: dict[str, Mask] = attach_masks(model, self.weights)
+        self._thresholds: dict[str, float] = {}
         _reset_compiled_step(model)
 
     # ------------------------------------------------------------------ masks
@@ -93,14 +94,16 @@ class Pruner:
         joint = [w for w in self.weights if self.scope == "global" and w.layer.name not in self.overrides]
         new: dict[str, np.ndarray] = {}
         for w in self.weights:
-            if w not in joint:
-                new[w.name] = magnitude_mask(values[w.name], self.layer_sparsity(w, sparsity))
+            if w not in joint:  # the last threshold bounds the search (exact either way; see masks._keep_largest)
+                last = self._thresholds.get(w.name)
+                new[w.name], self._thresholds[w.name] = magnitude_selection(
+                    values[w.name], self.layer_sparsity(w, sparsity), None if last is None else 1.5 * last)
         if joint:
             new.update(zip([w.name for w in joint], global_masks([values[w.name] for w in joint], sparsity), strict=True))
         for w in self.weights:  # zero the pruned weights from the host copy: no extra device reads
             self.masks[w.name].assign(new[w.name])
             v = values[w.name]
-            w.variable.assign(np.where(new[w.name].astype(bool), v, np.zeros((), v.dtype)))
+            w.variable.assign(np.where(new[w.name].view(bool), v, np.zeros((), v.dtype)))
         self._masks_changed()
 
     def apply_masks(self) -> None:
