@@ -59,6 +59,7 @@ class PruningCallback(keras.callbacks.Callback):
         self._spec = {"schedule": schedule, "layers": layers, "scope": scope, "overrides": overrides}
         self._step = 0
         self._jax = False
+        self._span = 1
         self.updates: list[tuple[int, float]] = []
 
     def on_train_begin(self, logs: Any = None) -> None:
@@ -76,15 +77,16 @@ class PruningCallback(keras.callbacks.Callback):
                 self.model.make_train_function(force=True)
                 _MASKED_STEPS[self.model] = self.model.train_function
         self._step = int(to_numpy(optimizer.iterations))
+        self._span = int(getattr(self.model, "steps_per_execution", 1) or 1)
         self._warn_if_idle()
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         if self._jax:
-            bind(self.model.optimizer, self.pruner.mask_variables)
+            bind(self.pruner.model.optimizer, self.pruner.mask_variables)
 
     def _unbind(self, logs: Any = None) -> None:
         if getattr(self, "_jax", False) and self.pruner is not None:
-            unbind(self.model.optimizer, self.pruner.mask_variables)
+            unbind(self.pruner.model.optimizer, self.pruner.mask_variables)
 
     on_test_begin = _unbind  # validation inside fit starts after Keras synced the epoch's state
     on_train_end = _unbind
@@ -117,12 +119,15 @@ class PruningCallback(keras.callbacks.Callback):
             )
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-        span = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        # `self.model` syncs JAX's whole training state into the variables at every access (Keras's
+        # Callback.model), which would also make fit re-gather it at every step: per batch, read the
+        # model through `self.pruner.model` and sync only before an update.
+        span = self._span
         due = self.pruner.schedule.update_steps(self._step, self._step + span)
         if due:
             sparsity = self.pruner.schedule.sparsity(due[-1])
             if self._jax:  # the variables hold the epoch's start; fit's state holds the present
-                self.model.jax_state_sync()
+                self.pruner.model.jax_state_sync()
             self.pruner.update_masks(sparsity)
             self.updates.append((due[-1], sparsity))
         self._step += span
