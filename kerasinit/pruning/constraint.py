@@ -42,7 +42,8 @@ class Mask:
         return to_numpy(self.variable).astype("uint8")
 
     def assign(self, mask: np.ndarray) -> None:
-        mask = np.asarray(mask).astype(bool)
+        mask = np.asarray(mask)
+        mask = mask.view(bool) if mask.dtype == np.uint8 and mask.flags.c_contiguous else mask.astype(bool)
         if mask.shape != self.shape:
             raise ValueError(f"MaskConstraint: mask shape {mask.shape} does not match the weight shape {self.shape}.")
         self.variable.assign(mask)

@@ -100,10 +100,9 @@ class Pruner:
                     values[w.name], self.layer_sparsity(w, sparsity), None if last is None else 1.5 * last)
         if joint:
             new.update(zip([w.name for w in joint], global_masks([values[w.name] for w in joint], sparsity), strict=True))
-        for w in self.weights:  # zero the pruned weights from the host copy: no extra device reads
+        for w in self.weights:
             self.masks[w.name].assign(new[w.name])
-            v = values[w.name]
-            w.variable.assign(np.where(new[w.name].view(bool), v, np.zeros((), v.dtype)))
+        self.apply_masks()  # on the device: the bool mask goes over, the weights stay where they are
         self._masks_changed()
 
     def apply_masks(self) -> None:
