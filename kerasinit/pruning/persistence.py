@@ -177,7 +177,7 @@ def restore_masks(model: keras.layers.Layer, path: str) -> list[str]:
     if not candidates:
         return []
     before = {id(w.variable): (w.variable.constraint, getattr(w.layer, w.constraint_attr or "", None)) for w in candidates}
-    masks = attach_masks_quietly(model, candidates)
+    attach_masks_quietly(model, candidates)
     model.load_weights(path)
     restored = []
     for w in candidates:
@@ -192,7 +192,6 @@ def restore_masks(model: keras.layers.Layer, path: str) -> list[str]:
         extra = getattr(w.layer, "kerasinit_prune_masks", None)
         if isinstance(extra, dict):
             w.layer.kerasinit_prune_masks = {k: v for k, v in extra.items() if k != w.attr}
-    del masks
     if getattr(model, "train_function", None) is not None:
         model.make_train_function(force=True)
     return restored
