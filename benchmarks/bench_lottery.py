@@ -43,7 +43,7 @@ def main() -> None:
                  "training_s": round(training_seconds(command, data), 2), "target_s": TARGETS_S[command],
                  "within_target": median < TARGETS_S[command]}
         if command == "lottery":
-            from kerasinit.lottery import LotteryResults
+            from kerasinit.experiments.lottery import LotteryResults
 
             entry["table"] = LotteryResults(config=data["config"], rows=data["rows"]).table().splitlines()
         result[command] = entry

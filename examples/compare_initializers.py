@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 import kerasinit
-from kerasinit.compare import run_compare
+from kerasinit.experiments.compare import run_compare
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
         "glorot_uniform": "glorot_uniform",
         "he_normal": "he_normal",
     }
-    results = run_compare(inits, dataset="moons", depth=3, width=32, epochs=10, seeds=2, learning_rate=0.05,
+    results = run_compare("mlp", "moons", inits, depth=3, width=32, epochs=10, seeds=2, learning_rate=0.05,
                           out=args.out)
     print(results.table())
     summary = results.summary().set_index("init")

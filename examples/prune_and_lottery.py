@@ -9,9 +9,9 @@ import argparse
 
 import keras
 
-import kerasinit
-from kerasinit.datasets import load
-from kerasinit.lottery import build_model, run_lottery
+from kerasinit.experiments.datasets import load
+from kerasinit.experiments.lottery import run_lottery
+from kerasinit.experiments.models import build
 from kerasinit.pruning import PolynomialDecay, Pruner, PruningCallback, sparsity_report
 
 
@@ -23,7 +23,7 @@ def main() -> None:
 
     # 1. Gradual magnitude pruning to 80% sparsity during training (Zhu & Gupta's polynomial schedule).
     keras.utils.set_random_seed(0)
-    model = build_model(ds.n_features, ds.n_classes, (100, 50), kerasinit.get("he_normal"), "relu", seed=0)
+    model = build("mlp", ds.input_shape, ds.n_classes, seed=0, depth=2, width=100, kernel_initializer="he_normal")
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     steps = 6 * -(-len(ds.y_train) // 64)
     pruner = Pruner(model, PolynomialDecay(0.0, 0.8, begin_step=0, end_step=steps // 2, frequency=10),
@@ -33,8 +33,8 @@ def main() -> None:
     print(f"scheduled pruning: sparsity {pruner.sparsity:.3f}, test accuracy {acc:.3f}")
     print(sparsity_report(model))
 
-    # 2. Lottery tickets: 3 rounds of IMP at 50% per round, with both controls.
-    results = run_lottery(ds, arch=(100, 50), rounds=3, rate=0.5, epochs=6, out=args.out)
+    # 2. Lottery tickets on the same architecture (cloned, re-drawn per seed): 3 rounds of IMP at 50% per round.
+    results = run_lottery(model, ds, rounds=3, rate=0.5, epochs=6, out=args.out)
     print(results.table())
 
 

@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 
 import kerasinit
-from kerasinit.datasets import load
+from kerasinit.experiments.datasets import load
 from kerasinit.pruning import PolynomialDecay
 from kerasinit.pruning import tfmot as bridge  # imports TFMOT and tf_keras (only here)
 

@@ -33,10 +33,11 @@ _install_tf_keras_hook()
 
 #: Submodules and names loaded on first use, so ``import kerasinit`` stays light and backend-neutral.
 _LAZY = {
-    "compare": "kerasinit.compare", "datasets": "kerasinit.datasets", "lottery": "kerasinit.lottery",
+    "experiments": "kerasinit.experiments",
     "monitor": "kerasinit.monitor", "plots": "kerasinit.plots", "pruning": "kerasinit.pruning",
 }
-_LAZY_NAMES = {"VarianceMonitor": "kerasinit.monitor", "run_compare": "kerasinit.compare"}
+_LAZY_NAMES = {"VarianceMonitor": "kerasinit.monitor", "run_compare": "kerasinit.experiments.compare",
+               "run_lottery": "kerasinit.experiments.lottery", "instability": "kerasinit.experiments.instability"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute hook

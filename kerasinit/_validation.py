@@ -129,3 +129,13 @@ def check_float_dtype(dtype: Any, *, owner: str = "") -> str:
             "cast explicitly if you really want integers."
         )
     return std
+
+
+def check_int(name: str, value: Any, low: int, *, owner: str = "") -> int:
+    """Return ``value`` as an int ``>= low`` (Python or NumPy integers, never bool), else raise naming ``name``."""
+    where = f"{owner}: " if owner else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where}argument `{name}` must be an int >= {low}; received {_describe_type(value)}.")
+    if value < low:
+        raise ValueError(f"{where}argument `{name}` must be an int >= {low}; received {value!r}.")
+    return int(value)

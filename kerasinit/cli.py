@@ -89,26 +89,50 @@ def _unit_float(text: str) -> float:
     return value
 
 
-def _add_compare_parser(sub: Any) -> None:
-    from kerasinit.compare import ACTIVATIONS, DEFAULT_INITS, OPTIMIZERS
+def _seeds(text: str) -> list[int]:
+    """``"3"`` (seeds 0, 1, 2) or ``"0,1,2"`` -> a list of distinct ints >= 0."""
+    try:
+        values = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds must look like 3 (seeds 0..2) or 0,1,2; received {text!r}") from None
+    if "," not in text and len(values) == 1:
+        values = list(range(values[0]))
+    if not values or min(values) < 0 or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"--seeds must be N >= 1 or distinct ints >= 0; received {text!r}")
+    return values
 
-    p = sub.add_parser("compare", help="train the same MLP under several initializers and seeds; table and plots")
-    p.add_argument("--inits", default=",".join(DEFAULT_INITS),
-                   help=f"comma-separated initializer names (default {','.join(DEFAULT_INITS)})")
-    p.add_argument("--dataset", default="digits", help="digits (default), moons, circles, spiral, or a .npz/.csv file")
-    p.add_argument("--depth", type=_positive_int, default=5, help="hidden layers (default 5)")
-    p.add_argument("--width", type=_positive_int, default=100, help="units per hidden layer (default 100)")
-    p.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="hidden activation (default relu)")
-    p.add_argument("--epochs", type=_positive_int, default=20, help="epochs per run (default 20)")
-    p.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1 per initializer (default 3)")
-    p.add_argument("--target", type=_unit_float, default=0.9, help="validation accuracy to reach (default 0.9)")
+
+def _add_experiment_arguments(p: Any, model: str, optimizer: str, lr: float, epochs: int, seeds: str) -> None:
+    """Arguments shared by `compare` and `lottery` (model, data, optimizer, seeds, output)."""
+    p.add_argument("--model", default=model, help=f"zoo name (lenet_300_100, conv2, conv4, conv6, resnet20, vgg16, mlp) "
+                                                  f"or a saved .keras file, re-initialized (default {model})")
+    p.add_argument("--depth", type=_positive_int, default=None, help="mlp: hidden layers (default 5)")
+    p.add_argument("--width", type=_positive_int, default=None, help="mlp: units per hidden layer (default 100)")
+    p.add_argument("--activation", default=None, help="mlp: hidden activation (default relu)")
+    p.add_argument("--dataset", default="digits", help="digits (default), moons, circles, spiral, mnist, fashion_mnist, "
+                                                        "cifar10, cifar100 (Keras's cache), or a .npz/.csv file")
+    p.add_argument("--optimizer", default=optimizer, help=f"sgd (momentum 0.9), adam, adamw, rmsprop (default {optimizer})")
+    p.add_argument("--lr", "--learning-rate", dest="lr", type=float, default=lr, help=f"learning rate (default {lr:g})")
+    p.add_argument("--epochs", type=_positive_int, default=epochs, help=f"epochs per training (default {epochs})")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default 64)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (momentum 0.9, default) or adam")
-    p.add_argument("--learning-rate", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--seeds", type=_seeds, default=_seeds(seeds), help=f"N (seeds 0..N-1) or 0,1,2 (default {seeds})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress goes to stderr)")
+
+
+def _mlp_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in (("depth", args.depth), ("width", args.width), ("activation", args.activation))
+            if v is not None}
+
+
+def _add_compare_parser(sub: Any) -> None:
+    inits = "zeros,random_normal,glorot_uniform,he_normal,kwon_tanh_uniform"
+    p = sub.add_parser("compare", help="train the same model under several initializers and seeds; table and plots")
+    p.add_argument("--inits", default=inits, help=f"comma-separated initializer names (default {inits})")
+    _add_experiment_arguments(p, "mlp", "sgd", 0.01, 20, "3")
+    p.add_argument("--target", type=_unit_float, default=0.9, help="validation accuracy to reach (default 0.9)")
     p.add_argument("--out", default="kerasinit_compare", help="folder for JSON, CSV and plots (default kerasinit_compare/)")
     p.add_argument("--no-plots", action="store_true", help="write JSON and CSV only")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress goes to stderr)")
 
 
 def _open_rate(text: str) -> float:
@@ -121,28 +145,30 @@ def _open_rate(text: str) -> float:
     return value
 
 
-def _add_lottery_parser(sub: Any) -> None:
-    from kerasinit.compare import ACTIVATIONS
+def _rounds_list(text: str) -> list[int]:
+    try:
+        values = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--instability must list rounds like 0,3; received {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"--instability must list rounds >= 0 like 0,3; received {text!r}")
+    return values
 
+
+def _add_lottery_parser(sub: Any) -> None:
     p = sub.add_parser("lottery", help="iterative magnitude pruning (lottery tickets) with controls; table and plot")
-    p.add_argument("--dataset", default="digits", help="digits (default), moons, circles, spiral, or a .npz/.csv file")
-    p.add_argument("--arch", default="300,100", help="hidden widths (default 300,100: LeNet-300-100)")
-    p.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="hidden activation (default relu)")
-    p.add_argument("--init", default="glorot_uniform", help="initializer name (default glorot_uniform)")
+    _add_experiment_arguments(p, "lenet_300_100", "adam", 1.2e-3, 15, "1")
     p.add_argument("--rounds", type=_positive_int, default=6, help="pruning rounds after the dense one (default 6)")
-    p.add_argument("--rate", type=_open_rate, default=0.2,
-                   help="fraction of the remaining weights pruned per round (default 0.2; output layer at half)")
+    p.add_argument("--rate", type=_open_rate, default=0.5,
+                   help="fraction of the remaining weights pruned per round (default 0.5; output layer at half)")
     p.add_argument("--scope", choices=("layer", "global"), default="layer", help="layer (default) or global pruning")
     p.add_argument("--rewind", default="init", help="init (default), epoch:K or step:K")
     p.add_argument("--controls", default="reinit,random", help="comma-separated: reinit, random (default both; '' none)")
-    p.add_argument("--epochs", type=_positive_int, default=25, help="epochs per training (default 25)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default 64)")
-    p.add_argument("--eval-every", type=_positive_int, default=10, help="validation every N steps (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of θ0, data order and controls (default 0)")
+    p.add_argument("--eval-every", type=_positive_int, default=1, help="validate every N epochs (default 1)")
+    p.add_argument("--instability", type=_rounds_list, default=None,
+                   help="also measure the linear-mode-connectivity instability of the tickets of these rounds (e.g. 0,3)")
     p.add_argument("--out", default="kerasinit_lottery", help="folder for results, masks and θ0 (default kerasinit_lottery/)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming a run found in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress goes to stderr)")
 
 
 def _console() -> Any:
@@ -204,12 +230,11 @@ def cmd_plot_bounds(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from kerasinit.compare import run_compare
+    from kerasinit.experiments.compare import run_compare
 
-    results = run_compare(args.inits, dataset=args.dataset, depth=args.depth, width=args.width,
-                          activation=args.activation, epochs=args.epochs, seeds=args.seeds, target=args.target,
-                          batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.learning_rate,
-                          out=args.out, plots=not args.no_plots, progress=not args.quiet)
+    results = run_compare(args.model, args.dataset, args.inits, **_mlp_options(args), epochs=args.epochs,
+                          seeds=args.seeds, target=args.target, batch_size=args.batch_size, optimizer=args.optimizer,
+                          learning_rate=args.lr, out=args.out, plots=not args.no_plots, progress=not args.quiet)
     if args.json:
         print(results.to_json())
         return 0
@@ -217,8 +242,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     rows = results.display_rows()
     c = results.config
-    table = Table(title=f"{results.dataset}; {c['depth']}x{c['width']} {c['activation']} MLP, {c['epochs']} epochs, "
-                        f"seeds {c['seeds']}")
+    arch = f"{c['depth']}x{c['width']} {c['activation']} MLP" if c["model"] == "mlp" else c["model"]
+    table = Table(title=f"{results.dataset}; {arch}, {c['epochs']} epochs, seeds {c['seeds']}")
     for col in rows[0]:
         table.add_column(col, overflow="fold")
     for row in rows:
@@ -229,32 +254,46 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_lottery(args: argparse.Namespace) -> int:
-    from kerasinit.lottery import display_row, run_lottery
+    from kerasinit.experiments.lottery import display_row, run_lottery
 
     controls = [c.strip() for c in args.controls.split(",") if c.strip()]
     widths: list[int] = []
+    several = len(args.seeds) > 1
 
     def on_round(row: dict[str, Any]) -> None:
         cells = display_row(row, controls)
+        if not several:
+            cells.pop("seed")
         if not widths:
             widths.extend(max(len(h), 8) for h in cells)
             print("  ".join(h.rjust(w) for h, w in zip(cells, widths, strict=True)), flush=True)
         print("  ".join(v.rjust(w) for v, w in zip(cells.values(), widths, strict=True)), flush=True)
 
-    results = run_lottery(args.dataset, arch=args.arch, activation=args.activation, initializer=args.init,
-                          rounds=args.rounds, rate=args.rate, scope=args.scope, rewind=args.rewind, controls=controls,
-                          epochs=args.epochs, batch_size=args.batch_size, eval_every=args.eval_every, seed=args.seed,
-                          out=args.out, resume=not args.fresh, progress=not args.quiet,
-                          on_round=None if args.json else on_round)
+    results = run_lottery(args.model, args.dataset, model_options=_mlp_options(args), optimizer=args.optimizer,
+                          learning_rate=args.lr, rounds=args.rounds, rate=args.rate, scope=args.scope,
+                          rewind=args.rewind, controls=controls, epochs=args.epochs, batch_size=args.batch_size,
+                          eval_every=args.eval_every, seeds=args.seeds, out=args.out, resume=not args.fresh,
+                          progress=not args.quiet, on_round=None if args.json else on_round)
+    reports = []
+    if args.instability:
+        from kerasinit.experiments.instability import instability_of_tickets
+
+        reports = instability_of_tickets(results, args.model, args.dataset, args.instability, model_options=_mlp_options(args),
+                                         progress=not args.quiet)
     if args.json:
-        print(results.to_json())
+        data = results.to_dict()
+        if reports:
+            data["instability"] = [r.to_dict() for r in reports]
+        print(json.dumps(data, indent=2))
         return 0
-    resumed = [r["round"] for r in results.rows if r["round"] not in results.trained_rounds]
-    if resumed and not results.trained_rounds:
-        print(results.table())
+    if several or (results.rows and not results.trained):
+        print(("mean ± std over seeds\n" if several else "") + results.table())
+    resumed = sorted({r["round"] for r in results.rows} - set(results.trained_rounds))
     if resumed:
         print(f"rounds {resumed[0]}-{resumed[-1]} resumed from {args.out}/")
-    print(f"wrote {args.out}/ (results.json, rounds.csv, lottery.png, theta0.npz, masks_round_<k>.npz)")
+    for report in reports:
+        print(report.summary_line())
+    print(f"wrote {args.out}/ (results.json, rounds.csv, summary.csv, lottery.png, seed_<s>/ masks and θ0)")
     return 0
 
 

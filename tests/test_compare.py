@@ -1,4 +1,4 @@
-"""kerasinit.compare and `kerasinit compare`: real (tiny) training runs, no mocks."""
+"""kerasinit.run_compare and `kerasinit compare`: real (tiny) training runs, no mocks."""
 
 from __future__ import annotations
 
@@ -15,14 +15,24 @@ import pytest
 
 import kerasinit
 from kerasinit.cli import main
-from kerasinit.compare import (
+from kerasinit.experiments.compare import (
     CompareResults,
-    activation_stds,
-    build_mlp,
+    hidden_layers,
     run_compare,
     symmetric_layers,
 )
-from kerasinit.datasets import load
+from kerasinit.experiments.datasets import load
+from kerasinit.experiments.models import build
+
+
+def build_mlp(n_features, n_classes, init, depth, width, activation, seed):
+    return build("mlp", (n_features,), n_classes, seed, depth=depth, width=width, activation=activation,
+                 kernel_initializer=init)
+
+
+def activation_stds(model, x):
+    probe = keras.Model(model.input, [layer.output for layer in hidden_layers(model)])
+    return [float(np.std(keras.ops.convert_to_numpy(o))) for o in probe(x, training=False)]
 
 TINY = {"depth": 2, "width": 16, "epochs": 4, "learning_rate": 0.05}
 
@@ -35,7 +45,7 @@ def moons():
 @pytest.fixture(scope="module")
 def moons_results(moons, tmp_path_factory):
     out = tmp_path_factory.mktemp("cmp")
-    results = run_compare(["zeros", "he_normal"], moons, seeds=2, out=out, **TINY)
+    results = run_compare("mlp", moons, ["zeros", "he_normal"], seeds=2, out=out, **TINY)
     return results, out
 
 
@@ -90,8 +100,8 @@ def test_files_written(moons_results):
 def test_deterministic_same_seeds_same_table():
     ds = load("digits")
     kwargs = {"depth": 2, "width": 16, "epochs": 2, "seeds": [0, 1]}
-    a = run_compare(["glorot_uniform", "random_normal"], ds, **kwargs)
-    b = run_compare(["glorot_uniform", "random_normal"], ds, **kwargs)
+    a = run_compare("mlp", ds, ["glorot_uniform", "random_normal"], **kwargs)
+    b = run_compare("mlp", ds, ["glorot_uniform", "random_normal"], **kwargs)
     cols = ["init", "seed", "status", "test_accuracy", "test_loss", "epochs_to_target", "act_std_first", "act_std_last"]
     pd.testing.assert_frame_equal(a.to_pandas()[cols], b.to_pandas()[cols])
     pd.testing.assert_frame_equal(a.history(), b.history())
@@ -103,8 +113,8 @@ def test_deterministic_same_seeds_same_table():
 
 def test_constant_is_symmetric_and_tiny_init_stalls():
     ds = load("digits")
-    results = run_compare({"constant": kerasinit.Constant(0.05), "too small": kerasinit.RandomNormal(stddev=1e-4)},
-                          ds, depth=2, width=16, epochs=2, seeds=1)
+    results = run_compare("mlp", ds, {"constant": kerasinit.Constant(0.05), "too small": kerasinit.RandomNormal(stddev=1e-4)},
+                          depth=2, width=16, epochs=2, seeds=1)
     status = {r.init: r.status for r in results.runs}
     assert status == {"constant": "symmetric", "too small": "stalled"}
     tiny = next(r for r in results.runs if r.init == "too small")
@@ -114,7 +124,7 @@ def test_constant_is_symmetric_and_tiny_init_stalls():
 
 def test_exploding_init_diverges():
     # Kwon's tanh range (4x Glorot) under ReLU blows the signal up 5 layers deep: NaN loss at SGD 0.01.
-    results = run_compare(["kwon_tanh_uniform"], "digits", depth=5, width=100, epochs=2, seeds=1)
+    results = run_compare("mlp", "digits", ["kwon_tanh_uniform"], depth=5, width=100, epochs=2, seeds=1)
     run = results.runs[0]
     assert run.status == "diverged"
     assert not all(math.isfinite(v) for v in run.loss)
@@ -151,14 +161,15 @@ def test_symmetric_layers_detects_equal_units():
     ({"inits": []}, "inits"),
     ({"inits": ["zeros", "zeros"]}, "twice"),
     ({"activation": "softmaxx"}, "activation.*relu"),
-    ({"optimizer": "rmsprop"}, "optimizer.*sgd, adam"),
+    ({"optimizer": "lbfgs"}, "optimizer.*sgd, adam"),
     ({"target": 1.5}, "target"),
     ({"seeds": 0}, "seeds"),
     ({"seeds": [-1]}, "seeds"),
     ({"depth": 0}, "depth"),
     ({"epochs": 2.5}, "epochs"),
     ({"learning_rate": -1.0}, "learning_rate"),
-    ({"dataset": "mnist"}, "digits, moons, circles, spiral"),
+    ({"dataset": "imagenet"}, "digits, moons, circles, spiral"),
+    ({"model": "conv4", "depth": 3}, "apply to model='mlp' only"),
 ])
 def test_bad_arguments(kwargs, match):
     kwargs = {"inits": ["zeros"], "dataset": "moons", **kwargs}

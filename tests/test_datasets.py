@@ -1,4 +1,5 @@
-"""kerasinit.datasets: bundled digits, generated 2-D sets, user .npz/.csv files and their errors."""
+"""kerasinit.experiments.datasets: bundled digits, generated 2-D sets, keras.datasets from Keras's cache,
+user .npz/.csv files and arrays, and their errors. Nothing downloads."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kerasinit.datasets import BUILTIN, Dataset, generate, load
+from kerasinit.experiments.datasets import BUILTIN, Dataset, generate, keras_cache_dir, load
 
 
 def _class_shares(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -69,10 +70,10 @@ def test_spiral_arms_are_point_symmetric_without_noise():
 
 
 def test_unknown_name_lists_the_allowed_ones():
-    with pytest.raises(ValueError, match="digits, moons, circles, spiral") as info:
-        load("mnist")
-    assert "'mnist'" in str(info.value)
-    assert BUILTIN == ("digits", "moons", "circles", "spiral")
+    with pytest.raises(ValueError, match="digits, moons, circles, spiral, mnist, fashion_mnist, cifar10, cifar100") as info:
+        load("imagenet")
+    assert "'imagenet'" in str(info.value)
+    assert BUILTIN == ("digits", "moons", "circles", "spiral", "mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -174,3 +175,89 @@ def test_missing_file_and_bad_type(tmp_path):
         load(tmp_path / "absent.csv")
     with pytest.raises(TypeError, match="name_or_path"):
         load(42)
+
+
+# -- keras.datasets through Keras's cache: tiny files in the exact layout keras.datasets writes --------
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    root = tmp_path / "kh" / "datasets"
+    root.mkdir(parents=True)
+    return root
+
+
+def _images(rng, n, shape):
+    return rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+
+
+def test_mnist_from_keras_cache(keras_home):
+    rng = np.random.default_rng(0)
+    np.savez(keras_home / "mnist.npz", x_train=_images(rng, 60, (28, 28)), y_train=np.arange(60) % 10,
+             x_test=_images(rng, 20, (28, 28)), y_test=np.arange(20) % 10)
+    assert keras_cache_dir() == str(keras_home)
+    ds = load("mnist", download=False)
+    assert ds.input_shape == (28, 28, 1) and ds.n_classes == 10
+    assert ds.sizes() == {"train": 45, "val": 15, "test": 20}  # the official test split is kept
+    assert ds.x_train.dtype == np.float32 and ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0  # scaled /255
+
+
+def test_fashion_mnist_idx_files(keras_home):
+    import gzip
+
+    rng = np.random.default_rng(1)
+    folder = keras_home / "fashion-mnist"
+    folder.mkdir()
+    for prefix, n in (("train", 40), ("t10k", 10)):
+        with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as fh:
+            fh.write(b"\0" * 8 + (np.arange(n) % 10).astype(np.uint8).tobytes())
+        with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
+            fh.write(b"\0" * 16 + _images(rng, n, (28, 28)).tobytes())
+    ds = load("fashion_mnist", download=False)
+    assert ds.input_shape == (28, 28, 1) and len(ds.y_test) == 10 and ds.n_classes == 10
+
+
+@pytest.mark.parametrize("name, folder, files, key", [
+    ("cifar10", "cifar-10-batches-py-target/cifar-10-batches-py",
+     [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels"),
+    ("cifar100", "cifar-100-python-target/cifar-100-python", ["train", "test"], b"fine_labels"),
+])
+def test_cifar_batches_and_per_channel_normalization(keras_home, name, folder, files, key):
+    import pickle
+
+    rng = np.random.default_rng(2)
+    target = keras_home / folder
+    target.mkdir(parents=True)
+    for f in files:
+        n = 40
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+        data[:, :1024] //= 4  # the red channel darker: normalization must be per channel
+        with open(target / f, "wb") as fh:
+            pickle.dump({b"data": data, key: (np.arange(n) % 10).tolist()}, fh)
+    ds = load(name, download=False)
+    assert ds.input_shape == (32, 32, 3) and ds.n_classes == 10
+    means = ds.x_train.mean(axis=(0, 1, 2))
+    stds = ds.x_train.std(axis=(0, 1, 2))
+    np.testing.assert_allclose(means, 0.0, atol=1e-4)
+    np.testing.assert_allclose(stds, 1.0, atol=1e-3)
+
+
+def test_missing_keras_dataset_says_what_to_place_where(keras_home):
+    with pytest.raises(ValueError, match=r"cifar10.*place .*kh/datasets/cifar-10-batches-py-target/cifar-10-batches-py"):
+        load("cifar10", download=False)
+    with pytest.raises(ValueError, match=r"mnist\.npz"):
+        load("mnist", download=False)
+
+
+def test_arrays_tuple_keeps_shape_and_carves_validation():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(100, 6, 6, 2)).astype("float32"), np.arange(100) % 4
+    ds = load((x[:80], y[:80], x[80:], y[80:]), seed=1)
+    assert ds.input_shape == (6, 6, 2) and ds.sizes() == {"train": 60, "val": 20, "test": 20}
+    again = load((x[:80], y[:80], x[80:], y[80:]), seed=1)
+    np.testing.assert_array_equal(ds.x_val, again.x_val)
+    with pytest.raises(ValueError, match="x_train samples have shape"):
+        load((x[:80], y[:80], x[80:, :3], y[80:]))
+    with pytest.raises(ValueError, match="tuple must be"):
+        load((x, y))

@@ -1,4 +1,4 @@
-"""kerasinit.lottery and `kerasinit lottery`: real (tiny) IMP runs, no mocks."""
+"""kerasinit.run_lottery and `kerasinit lottery`: real (tiny) IMP runs on any Keras model, no mocks."""
 
 from __future__ import annotations
 
@@ -7,17 +7,26 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 
 from kerasinit.cli import main
-from kerasinit.datasets import load
-from kerasinit.lottery import LotteryResults, next_masks, parse_rewind, run_lottery
+from kerasinit.experiments.datasets import load
+from kerasinit.experiments.lottery import LotteryResults, next_masks, parse_rewind, run_lottery
+from kerasinit.experiments.models import model_weights
 from kerasinit.pruning import keep_count
 
-TINY = {"arch": (24, 12), "epochs": 2, "batch_size": 128, "eval_every": 3, "learning_rate": 1e-2}
+TINY = {"model": "mlp", "model_options": {"depth": 2, "width": 24}, "epochs": 2, "batch_size": 128,
+        "learning_rate": 1e-2}
 NAMES = ["hidden_1/kernel", "hidden_2/kernel", "output/kernel"]
+SIZES = {"hidden_1": 64 * 24, "hidden_2": 24 * 24, "output": 24 * 10}
+
+
+def by_path(weights):
+    """``model_weights`` keys ("<i>:<path>") -> paths."""
+    return {k.split(":", 1)[1]: v for k, v in weights.items()}
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +41,17 @@ def tiny(digits, tmp_path_factory):
     starts: list[tuple[str, int, dict, dict]] = []
 
     def record(kind, round_, model):
-        weights = {v.path: np.array(v.numpy()) for v in model.weights}
+        weights = by_path(model_weights(model))
         masks = {n: np.array(model.get_layer(n.split("/")[0]).kernel.constraint.numpy()) for n in NAMES}
         starts.append((kind, round_, weights, masks))
 
-    results = run_lottery(digits, rounds=3, rate=0.3, out=out, on_train_begin=record, **TINY)
-    return results, out, starts
+    results = run_lottery(dataset=digits, rounds=3, rate=0.3, out=out, on_train_begin=record, **TINY)
+    return results, out / "seed_0", starts
 
 
 def test_remaining_fractions_follow_keep_count(tiny):
     results, out, _ = tiny
-    sizes = {"hidden_1": 64 * 24, "hidden_2": 24 * 12, "output": 12 * 10}
+    sizes = SIZES
     assert [r["round"] for r in results.rows] == [0, 1, 2, 3]
     for r in results.rows:
         k = r["round"]
@@ -54,7 +63,7 @@ def test_remaining_fractions_follow_keep_count(tiny):
         if k:
             masks = np.load(out / f"masks_round_{k}.npz")
             assert {n.split("/")[0]: int(masks[n].sum()) for n in NAMES} == expected
-            assert results.config["output_rate"] == 0.15
+            assert results.config["rate_overrides"] == {"output": 0.15}
 
 
 def test_masks_are_nested_and_by_magnitude(tiny):
@@ -76,7 +85,7 @@ def test_masks_are_nested_and_by_magnitude(tiny):
 
 def test_rewind_restores_theta0_on_survivors(tiny):
     results, out, starts = tiny
-    theta0 = dict(np.load(out / "theta0.npz"))
+    theta0 = by_path(np.load(out / "theta0.npz"))
     ticket = [s for s in starts if s[0] == "ticket"]
     assert [s[1] for s in ticket] == [0, 1, 2, 3]
     for _, k, weights, masks in ticket:
@@ -96,7 +105,7 @@ def test_rewind_restores_theta0_on_survivors(tiny):
 
 def test_controls_same_sparsity_other_weights_or_masks(tiny):
     _, out, starts = tiny
-    theta0 = dict(np.load(out / "theta0.npz"))
+    theta0 = by_path(np.load(out / "theta0.npz"))
     by = {(kind, k): (w, m) for kind, k, w, m in starts}
     for k in (1, 2, 3):
         ticket_w, ticket_m = by[("ticket", k)]
@@ -125,40 +134,51 @@ def test_results_table_and_files(tiny):
         acc = df[f"{kind}_test_accuracy"].dropna()
         assert ((acc >= 0) & (acc <= 1)).all() and len(acc) == (4 if kind == "ticket" else 3)
         steps = df[f"{kind}_early_stop_step"].dropna()
-        assert ((steps >= 0) & (steps <= results.config["steps"])).all()
-        assert steps.isin(set(range(0, results.config["steps"] + 1, 3)) | {results.config["steps"]}).all()
+        spe = results.config["steps_per_epoch"]
+        assert steps.isin([spe, 2 * spe]).all()  # validated at each epoch end
     assert df.loc[0, "ticket_test_accuracy"] > 0.5  # the dense net learns even in 18 steps
+    assert list(df["seed"]) == [0, 0, 0, 0]
     lines = results.table().splitlines()
     assert lines[0].split() == ["round", "%", "weights", "ticket", "acc", "ticket", "stop", "reinit", "acc",
                                 "reinit", "stop", "random", "acc", "random", "stop"]
     assert len(lines) == 5 and lines[2].split()[1] == f"{100 * results.rows[1]['remaining']:.1f}"
-    names = set(os.listdir(out))
-    assert {"results.json", "rounds.csv", "lottery.png", "theta0.npz", "masks_round_3.npz",
-            "random_masks_round_3.npz", "trained_round_3.npz"} <= names
-    assert (out / "lottery.png").stat().st_size > 5000
-    data = json.loads((out / "results.json").read_text())
+    assert {"theta0.npz", "masks_round_3.npz", "random_masks_round_3.npz", "trained_round_3.npz"} <= set(os.listdir(out))
+    top = out.parent
+    assert {"results.json", "rounds.csv", "summary.csv", "lottery.png"} <= set(os.listdir(top))
+    assert (top / "lottery.png").stat().st_size > 5000
+    data = json.loads((top / "results.json").read_text())
     assert data["config"]["rounds"] == 3 and len(data["rows"]) == 4
-    csv = pd.read_csv(out / "rounds.csv")
+    csv = pd.read_csv(top / "rounds.csv")
     np.testing.assert_allclose(csv["ticket_test_accuracy"], df["ticket_test_accuracy"])
 
 
 def test_early_stop_step_is_the_validation_minimum(digits):
-    results = run_lottery(digits, rounds=1, controls=(), arch=(16,), epochs=3, batch_size=256, eval_every=1)
+    val_losses = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            val_losses.append(logs["val_loss"])
+
+    results = run_lottery("mlp", digits, rounds=1, controls=(), model_options={"depth": 1, "width": 16}, epochs=3,
+                          batch_size=256, callbacks=[Spy()])
     run = results.rows[1]["ticket"]
     assert run["steps"] == results.config["steps"] == 3 * 5
-    assert 0 <= run["early_stop_step"] <= 15
+    best = int(np.argmin(val_losses[3:]))  # the ticket's three epochs
+    assert run["early_stop_step"] == 5 * (best + 1)
+    assert run["val_loss"] == pytest.approx(val_losses[3 + best])
     assert "reinit" not in results.rows[1] and results.display_rows()[1].keys() == {
         "round", "% weights", "ticket acc", "ticket stop"}
 
 
 def test_rewind_to_step_k_and_global_scope(digits, tmp_path):
     starts = []
-    results = run_lottery(digits, rounds=2, rewind="step:4", scope="global", controls=("random",), out=tmp_path,
-                          on_train_begin=lambda kind, k, m: starts.append(
-                              (kind, k, {v.path: np.array(v.numpy()) for v in m.weights})), **TINY)
+    results = run_lottery(dataset=digits, rounds=2, rewind="step:4", scope="global", controls=("random",),
+                          out=tmp_path, on_train_begin=lambda kind, k, m: starts.append(
+                              (kind, k, by_path(model_weights(m)))), rate=0.2, **TINY)
     assert results.config["rewind_step"] == 4
-    theta_k = dict(np.load(tmp_path / "theta_rewind.npz"))
-    theta0 = dict(np.load(tmp_path / "theta0.npz"))
+    tmp_path = tmp_path / "seed_0"
+    theta_k = by_path(np.load(tmp_path / "theta_rewind.npz"))
+    theta0 = by_path(np.load(tmp_path / "theta0.npz"))
     assert not np.allclose(theta_k["hidden_1/kernel"], theta0["hidden_1/kernel"])
     for kind, k, weights in starts[1:]:
         masks = dict(np.load(tmp_path / f"{'masks' if kind == 'ticket' else 'random_masks'}_round_{k}.npz"))
@@ -167,33 +187,33 @@ def test_rewind_to_step_k_and_global_scope(digits, tmp_path):
         assert results.rows[k][kind]["steps"] == results.config["steps"] - 4
     # global: the hidden kernels share one threshold -> their joint count follows keep_count, not each one
     masks = dict(np.load(tmp_path / "masks_round_2.npz"))
-    hidden = 64 * 24 + 24 * 12
+    hidden = SIZES["hidden_1"] + SIZES["hidden_2"]
     assert int(masks["hidden_1/kernel"].sum() + masks["hidden_2/kernel"].sum()) == keep_count(hidden, 1 - 0.8 ** 2)
-    assert int(masks["output/kernel"].sum()) == keep_count(120, 1 - 0.9 ** 2)
+    assert int(masks["output/kernel"].sum()) == keep_count(SIZES["output"], 1 - 0.9 ** 2)
 
 
 def test_resume_after_interruption(digits, tmp_path):
-    first = run_lottery(digits, rounds=2, out=tmp_path, **TINY)
+    first = run_lottery(dataset=digits, rounds=2, out=tmp_path, **TINY)
     assert first.trained_rounds == [0, 1, 2]
-    stamps = {name: os.stat(tmp_path / name).st_mtime_ns for name in
+    stamps = {name: os.stat(tmp_path / "seed_0" / name).st_mtime_ns for name in
               ("theta0.npz", "masks_round_1.npz", "masks_round_2.npz", "trained_round_2.npz")}
     # an interruption after round 2: a stale temporary file from round 3 does not matter
-    (tmp_path / "masks_round_3.npz.tmp.npz").write_bytes(b"partial")
-    second = run_lottery(digits, rounds=3, out=tmp_path, **TINY)
+    (tmp_path / "seed_0" / "masks_round_3.npz.tmp.npz").write_bytes(b"partial")
+    second = run_lottery(dataset=digits, rounds=3, out=tmp_path, **TINY)
     assert second.trained_rounds == [3]  # rounds 0-2 not recomputed
     assert second.rows[:3] == first.rows
-    assert {name: os.stat(tmp_path / name).st_mtime_ns for name in stamps} == stamps
+    assert {name: os.stat(tmp_path / "seed_0" / name).st_mtime_ns for name in stamps} == stamps
     # resumed = uninterrupted
-    fresh = run_lottery(digits, rounds=3, **TINY)
+    fresh = run_lottery(dataset=digits, rounds=3, **TINY)
     assert [{k: v for k, v in r.items() if k not in KIND_KEYS} for r in fresh.rows] == \
            [{k: v for k, v in r.items() if k not in KIND_KEYS} for r in second.rows]
     assert _accuracies(fresh) == _accuracies(second)
     # nothing to train when fewer rounds are asked
-    again = run_lottery(digits, rounds=1, out=tmp_path, **TINY)
+    again = run_lottery(dataset=digits, rounds=1, out=tmp_path, **TINY)
     assert again.trained_rounds == [] and again.rows == first.rows[:2]
     assert len(json.loads((tmp_path / "results.json").read_text())["rows"]) == 4  # the longer run is kept
     with pytest.raises(ValueError, match="other settings .*rate"):
-        run_lottery(digits, rounds=3, rate=0.5, out=tmp_path, **TINY)
+        run_lottery(dataset=digits, rounds=3, rate=0.4, out=tmp_path, **TINY)
 
 
 KIND_KEYS = ("ticket", "reinit", "random")
@@ -205,11 +225,11 @@ def _accuracies(results):
 
 
 def test_deterministic_same_seed_same_table(digits):
-    a = run_lottery(digits, rounds=2, seed=3, **TINY)
-    b = run_lottery(digits, rounds=2, seed=3, **TINY)
+    a = run_lottery(dataset=digits, rounds=2, seeds=[3], **TINY)
+    b = run_lottery(dataset=digits, rounds=2, seeds=[3], **TINY)
     assert a.table() == b.table()
     assert _accuracies(a) == _accuracies(b)
-    c = run_lottery(digits, rounds=2, seed=4, **TINY)
+    c = run_lottery(dataset=digits, rounds=2, seeds=[4], **TINY)
     assert _accuracies(c) != _accuracies(a)
 
 
@@ -218,8 +238,9 @@ def test_next_masks_exact_counts():
     trained = {n: rng.normal(size=s).astype("float32") for n, s in zip(NAMES, [(50, 30), (30, 20), (20, 10)],
                                                                           strict=True)}
     masks = {n: np.ones(v.shape, "uint8") for n, v in trained.items()}
+    rates = {n: 0.1 if n == "output/kernel" else 0.2 for n in NAMES}
     for k in range(1, 10):
-        masks = next_masks(trained, masks, NAMES, k, 0.2, 0.1, "layer")
+        masks = next_masks(trained, masks, rates, k, "layer")
         for n in NAMES:
             rate = 0.1 if n == "output/kernel" else 0.2
             assert int(masks[n].sum()) == keep_count(trained[n].size, 1 - (1 - rate) ** k)
@@ -229,7 +250,11 @@ def test_next_masks_exact_counts():
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"rate": 0.0}, ValueError, "rate"),
     ({"rate": 1.0}, ValueError, r"rate.*\(0, 1\)"),
-    ({"output_rate": 1.5}, ValueError, "output_rate"),
+    ({"rate_overrides": {"output": 1.5}}, ValueError, "rate_overrides"),
+    ({"rate_overrides": {"nope": 0.1}}, ValueError, "rate_overrides.*not a pruned layer"),
+    ({"seeds": [1, 1]}, ValueError, "seeds"),
+    ({"model": "resnet99"}, ValueError, "name.*lenet_300_100"),
+    ({"optimizer": "lbfgs"}, ValueError, "optimizer.*sgd"),
     ({"rate": "0.2"}, TypeError, "rate"),
     ({"rounds": 0}, ValueError, "rounds"),
     ({"rewind": "epoch"}, ValueError, "rewind"),
@@ -237,15 +262,14 @@ def test_next_masks_exact_counts():
     ({"rewind": "epoch:99"}, ValueError, "rewind.*end of training"),
     ({"controls": ("reinit", "shuffle")}, ValueError, "controls.*shuffle"),
     ({"scope": "network"}, ValueError, "scope"),
-    ({"arch": (0,)}, ValueError, "arch"),
-    ({"activation": "nope"}, ValueError, "activation"),
-    ({"initializer": "no_such_init"}, ValueError, "initializer"),
+    ({"model_options": {"depth": 0}}, ValueError, "depth"),
+    ({"model_options": {"activation": "nope"}}, ValueError, "activation"),
     ({"eval_every": 0}, ValueError, "eval_every"),
     ({"learning_rate": -1.0}, ValueError, "learning_rate"),
 ])
 def test_bad_arguments(digits, kwargs, error, match):
     with pytest.raises(error, match=match):
-        run_lottery(digits, **{**TINY, **kwargs})
+        run_lottery(dataset=digits, **{**TINY, **kwargs})
 
 
 def test_parse_rewind():
@@ -257,12 +281,12 @@ def test_parse_rewind():
 
 
 def test_cli_lottery_json(tmp_path, capsys):
-    code = main(["lottery", "--arch", "16", "--rounds", "1", "--epochs", "1", "--controls", "random", "--json",
-                 "--quiet", "--out", str(tmp_path)])
+    code = main(["lottery", "--model", "mlp", "--depth", "1", "--width", "16", "--rounds", "1", "--epochs", "1",
+                 "--controls", "random", "--json", "--quiet", "--out", str(tmp_path)])
     out, _ = capsys.readouterr()
     assert code == 0
     data = json.loads(out)
-    assert data["config"]["arch"] == [16] and data["config"]["controls"] == ["random"]
+    assert data["config"]["model"] == "mlp" and data["config"]["controls"] == ["random"]
     assert [r["round"] for r in data["rows"]] == [0, 1]
     assert 0 < data["rows"][1]["ticket"]["test_accuracy"] <= 1 and "random" in data["rows"][1]
     assert (tmp_path / "lottery.png").exists()
@@ -286,7 +310,7 @@ def test_cli_bad_arguments(argv, match, capsys):
 
 def test_cli_prints_rows_live(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-m", "kerasinit", "lottery", "--arch", "16", "--rounds", "2",
+    proc = subprocess.run([sys.executable, "-m", "kerasinit", "lottery", "--model", "mlp", "--depth", "1", "--rounds", "2",
                            "--epochs", "1", "--controls", "reinit", "--out", str(tmp_path), "--quiet"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

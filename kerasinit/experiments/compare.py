@@ -1,10 +1,15 @@
-"""Train the same MLP under several initializers and seeds; compare accuracy, speed and signal.
+"""Train the same architecture under several initializers and seeds; compare accuracy, speed and signal.
 
->>> results = run_compare(["zeros", "glorot_uniform", "he_normal"], dataset="digits", epochs=5, seeds=2)
+>>> results = run_compare("mlp", "digits", inits=["zeros", "glorot_uniform", "he_normal"], epochs=5, seeds=2)
+>>> results = run_compare("conv4", "cifar10", inits=["glorot_normal", "he_normal"], optimizer="adam", learning_rate=3e-4)
 >>> results.summary()          # one row per initializer (pandas)
 >>> results.to_pandas()        # one row per (initializer, seed)
 >>> results.save("out/")       # results.json, runs.csv, summary.csv, history.csv and the plots
 
+Any model that :func:`kerasinit.run_lottery` takes works: every kernel initializer of a fresh copy
+is replaced by the one under test (each layer with its own seed), biases keep theirs; training is
+the one :func:`kerasinit.experiments.training.train` (``model.fit``), and the activation std per
+layer before training comes from a :class:`kerasinit.VarianceMonitor` on a fixed probe batch.
 Each run reports a status: ``diverged`` (NaN/inf loss), ``symmetric`` (all hidden units of some
 layer identical after training: the zeros/constant initializers cannot break the symmetry),
 ``stalled`` (test accuracy near chance) or ``ok``.
@@ -12,24 +17,27 @@ layer identical after training: the zeros/constant initializers cannot break the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 
-from kerasinit._json import finite
-from kerasinit._progress import open_bar
-from kerasinit.datasets import Dataset, load
+from kerasinit._validation import check_int, check_real
+from kerasinit.experiments.datasets import Dataset, load
+from kerasinit.experiments.lottery import check_seeds
+from kerasinit.experiments.models import ACTIVATIONS, describe_spec, instantiate
+from kerasinit.experiments.progress import Progress
+from kerasinit.experiments.results import atomic_write, finite, text_table
+from kerasinit.experiments.training import OPTIMIZERS, train
 
 DEFAULT_INITS = ("zeros", "random_normal", "glorot_uniform", "he_normal", "kwon_tanh_uniform")
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "leaky_relu", "linear")
-OPTIMIZERS = ("sgd", "adam")
 STATUSES = ("ok", "diverged", "symmetric", "stalled")
 PROBE_SIZE = 256
 
@@ -44,7 +52,7 @@ class RunResult:
     test_accuracy: float
     test_loss: float
     epochs_to_target: int | None
-    act_std: list[float]  # std of each hidden layer's output on the probe batch at step 0
+    act_std: list[float]  # std of each hidden layer's output (all kernel layers but the last) at step 0
     symmetric_layers: list[str]
     loss: list[float]
     val_loss: list[float]
@@ -138,12 +146,7 @@ class CompareResults:
 
     def table(self) -> str:
         """The summary as aligned plain text (the CLI prints a rich table of the same rows)."""
-        rows = [_display_row(r, self.config) for r in self.summary().to_dict(orient="records")]
-        head = list(rows[0]) if rows else []
-        widths = [max(len(h), *(len(r[h]) for r in rows)) for h in head]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
-        lines += ["  ".join(r[h].ljust(w) for h, w in zip(head, widths, strict=True)) for r in rows]
-        return "\n".join(lines)
+        return text_table(self.display_rows(), right=False)
 
     def display_rows(self) -> list[dict[str, str]]:
         return [_display_row(r, self.config) for r in self.summary().to_dict(orient="records")]
@@ -152,8 +155,7 @@ class CompareResults:
         """Write results.json, runs.csv, summary.csv, history.csv and (``plots``) the figures; return paths."""
         os.makedirs(out, exist_ok=True)
         paths = {name: os.path.join(out, name) for name in ("results.json", "runs.csv", "summary.csv", "history.csv")}
-        with open(paths["results.json"], "w") as fh:
-            fh.write(self.to_json())
+        atomic_write(paths["results.json"], self.to_json())
         self.to_pandas().to_csv(paths["runs.csv"], index=False)
         self.summary().to_csv(paths["summary.csv"], index=False)
         self.history().to_csv(paths["history.csv"], index=False)
@@ -204,16 +206,10 @@ def _display_row(r: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, s
             "act std last": f"{last:.3g}", "std last/first": ratio, "status": status}
 
 
-# -- arguments -------------------------------------------------------------------------------------
+# -- arguments ---------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"argument `{name}` must be an int >= {low}; received {value!r}.")
-    return int(value)
-
-
-def _resolve_inits(inits: Any) -> dict[str, Any]:
+def resolve_inits(inits: Any) -> dict[str, Any]:
     """``inits`` (names, instances, or {label: initializer}) -> {label: kerasinit/Keras initializer}."""
     from kerasinit.initializers.registry import get
 
@@ -239,47 +235,27 @@ def _resolve_inits(inits: Any) -> dict[str, Any]:
     return out
 
 
-def _seeded(init: Any, seed: int) -> Any:
-    """A copy of ``init`` with integer ``seed`` (unseeded-by-design initializers are returned as is)."""
-    config = init.get_config()
-    if "seed" not in config:
-        return init
-    return type(init).from_config({**config, "seed": seed})
+# -- one run -------------------------------------------------------------------------------------------
 
 
-# -- training --------------------------------------------------------------------------------------
+def hidden_layers(model: Any) -> list[Any]:
+    """Layers with a kernel (Dense, Conv, ...) in forward order, the output layer (the last) excluded."""
+    from kerasinit.monitor import kernel_of
 
-
-def build_mlp(n_features: int, n_classes: int, init: Any, depth: int, width: int, activation: str,
-              seed: int) -> Any:
-    """A plain MLP: ``depth`` Dense(``width``, activation) layers and a softmax output, every kernel
-    drawn by ``init`` (each layer with its own seed), zero biases."""
-    inputs = keras.Input((n_features,), name="x")
-    h = inputs
-    for i in range(depth):
-        h = keras.layers.Dense(width, activation=activation, kernel_initializer=_seeded(init, seed * 1000 + i),
-                               name=f"hidden_{i + 1}")(h)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=_seeded(init, seed * 1000 + depth),
-                                 name="output")(h)
-    return keras.Model(inputs, outputs, name="mlp")
-
-
-def activation_stds(model: Any, x: np.ndarray) -> list[float]:
-    """Std of each hidden layer's output on ``x`` (one multi-output probe model, one forward pass)."""
-    hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
-    probe = keras.Model(model.input, [layer.output for layer in hidden])
-    outs = probe(x, training=False)
-    return [float(np.std(keras.ops.convert_to_numpy(o))) for o in outs]
+    return [layer for layer in model.layers if kernel_of(layer) is not None][:-1]
 
 
 def symmetric_layers(model: Any, rtol: float = 1e-6) -> list[str]:
-    """Hidden layers whose units are all identical (same incoming weights and bias)."""
+    """Hidden layers whose units (filters) are all identical: same incoming weights and bias."""
+    from kerasinit._arrays import to_numpy
+
     names = []
-    for layer in model.layers:
-        if not layer.name.startswith("hidden_"):
-            continue
-        kernel, bias = (np.asarray(w) for w in layer.get_weights())
-        units = np.vstack([kernel, bias[None, :]])  # one column per unit
+    for layer in hidden_layers(model):
+        kernel = to_numpy(layer.kernel)
+        units = kernel.reshape(-1, kernel.shape[-1])  # one column per unit / filter
+        bias = getattr(layer, "bias", None)
+        if bias is not None:
+            units = np.vstack([units, to_numpy(bias)[None, :]])
         spread = np.max(np.abs(units - units[:, :1]))
         if spread <= rtol * max(1.0, float(np.max(np.abs(units)))):
             names.append(layer.name)
@@ -287,8 +263,8 @@ def symmetric_layers(model: Any, rtol: float = 1e-6) -> list[str]:
 
 
 def _status(r: RunResult, chance: float) -> str:
-    finite = all(math.isfinite(v) for v in r.loss + r.val_loss) and math.isfinite(r.test_loss)
-    if not finite:
+    finite_run = all(math.isfinite(v) for v in r.loss + r.val_loss) and math.isfinite(r.test_loss)
+    if not finite_run:
         return "diverged"
     if r.symmetric_layers:
         return "symmetric"
@@ -297,153 +273,105 @@ def _status(r: RunResult, chance: float) -> str:
     return "ok"
 
 
-def _optimizer(name: str, learning_rate: float) -> Any:
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9)
-    return keras.optimizers.Adam(learning_rate)
+def train_one(model: Any, ds: Dataset, init: Any, label: str, seed: int, *, options: Mapping[str, Any] | None,
+              target: float, callbacks: Sequence[Any] = (), **settings: Any) -> tuple[RunResult, Any]:
+    """Train one fresh copy of ``model`` under ``init``; return its :class:`RunResult` and the trained model."""
+    from kerasinit.monitor import VarianceMonitor
 
-
-class _StopOnNaN(keras.callbacks.Callback):
-    """Stop when the batch loss is NaN/inf (Keras's TerminateOnNaN prints to stdout)."""
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.model.stop_training = True
-
-
-def train_one(ds: Dataset, init: Any, label: str, seed: int, *, depth: int, width: int, activation: str,
-              epochs: int, batch_size: int, optimizer: str, learning_rate: float, target: float,
-              on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> tuple[RunResult, Any]:
-    """Train one MLP; return its :class:`RunResult` and the trained model."""
     start = time.perf_counter()
-    keras.utils.set_random_seed(seed)
-    model = build_mlp(ds.n_features, ds.n_classes, init, depth, width, activation, seed)
-    stds = activation_stds(model, ds.x_train[:PROBE_SIZE])
-    model.compile(_optimizer(optimizer, learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    callbacks: list[Any] = [_StopOnNaN()]
-    if on_epoch is not None:
-        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: on_epoch(e, logs or {})))
-    hist = model.fit(ds.x_train, ds.y_train, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
-                     batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks).history
-    test_loss, test_acc = model.evaluate(ds.x_test, ds.y_test, batch_size=512, verbose=0)
-    val_acc = [float(v) for v in hist.get("val_accuracy", [])]
-    reached = next((i + 1 for i, v in enumerate(val_acc) if v >= target), None)
-    result = RunResult(init=label, seed=seed, status="ok", test_accuracy=float(test_acc), test_loss=float(test_loss),
-                       epochs_to_target=reached, act_std=stds, symmetric_layers=symmetric_layers(model),
-                       loss=[float(v) for v in hist.get("loss", [])],
-                       val_loss=[float(v) for v in hist.get("val_loss", [])],
-                       accuracy=[float(v) for v in hist.get("accuracy", [])], val_accuracy=val_acc,
-                       seconds=time.perf_counter() - start)
+    strategy = settings.get("strategy")
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        net = instantiate(model, ds.input_shape, ds.n_classes, seed, options, kernel_initializer=init)
+    hidden = [layer.name for layer in hidden_layers(net)]
+    monitor = VarianceMonitor(probe=(ds.x_train[:PROBE_SIZE], ds.y_train[:PROBE_SIZE]), layers=hidden,
+                              track=("activations",), every_epoch=False, on_anomaly="ignore")
+    run = train(net, ds, seed=seed, callbacks=[monitor, *callbacks], **settings)
+    acts = monitor.to_pandas()
+    acts = acts[(acts["kind"] == "activations") & (acts["step"] == 0)].drop_duplicates("layer")
+    stds = [float(acts.loc[acts["layer"] == name, "std"].iloc[0]) for name in hidden]
+    reached = next((i + 1 for i, v in enumerate(run.val_accuracy) if v >= target), None)
+    result = RunResult(init=label, seed=seed, status="ok", test_accuracy=run.final_test_accuracy,
+                       test_loss=run.final_test_loss, epochs_to_target=reached, act_std=stds,
+                       symmetric_layers=symmetric_layers(net), loss=run.loss, val_loss=run.val_loss,
+                       accuracy=run.accuracy, val_accuracy=run.val_accuracy, seconds=time.perf_counter() - start)
     result.status = _status(result, ds.chance)
-    return result, model
+    return result, net
 
 
 def run_compare(
+    model: Any = "mlp",
+    dataset: Any = "digits",
     inits: Any = DEFAULT_INITS,
-    dataset: str | os.PathLike[str] | Dataset = "digits",
     *,
-    depth: int = 5,
-    width: int = 100,
-    activation: str = "relu",
+    depth: int | None = None,
+    width: int | None = None,
+    activation: str | None = None,
     epochs: int = 20,
     seeds: int | Sequence[int] = 3,
     target: float = 0.9,
     batch_size: int = 64,
-    optimizer: str = "sgd",
+    optimizer: str | keras.optimizers.Optimizer = "sgd",
     learning_rate: float = 0.01,
+    loss: Any = None,
+    callbacks: Sequence[Any] = (),
+    strategy: Any = None,
     dataset_seed: int = 0,
     out: str | os.PathLike[str] | None = None,
     plots: bool = True,
     progress: bool | Any = False,
 ) -> CompareResults:
-    """Train the same MLP under each initializer and seed; return :class:`CompareResults`.
+    """Train the same architecture under each initializer and seed; return :class:`CompareResults`.
 
-    ``inits``: names (``"zeros,he_normal"`` or a list), initializer instances, or ``{label: init}``.
-    ``dataset``: a name or file accepted by :func:`kerasinit.datasets.load`, or a loaded ``Dataset``.
-    ``seeds``: how many (0, 1, ...) or which seeds. ``target``: validation accuracy whose first
-    epoch is reported. The optimizer is SGD with momentum 0.9 (``"sgd"``) or Adam. ``out``: also
-    write JSON/CSV (and, with ``plots``, figures) there. ``progress``: show a rich progress bar per
-    run (``True``, or a ``rich.console.Console`` to draw on).
+    ``model``: as for :func:`kerasinit.run_lottery` (default the ``mlp`` of the zoo; ``depth``,
+    ``width``, ``activation`` are its options, default 5 x 100 ReLU). ``inits``: names
+    (``"zeros,he_normal"`` or a list), initializer instances, or ``{label: init}``. ``dataset``: what
+    :func:`kerasinit.experiments.datasets.load` takes. ``seeds``: how many (0, 1, ...) or which.
+    ``target``: validation accuracy whose first epoch is reported. ``optimizer``: ``"sgd"`` (momentum
+    0.9), ``"adam"``, ``"adamw"``, ``"rmsprop"`` or an optimizer instance. ``out``: also write JSON/CSV
+    (and, with ``plots``, figures) there. ``progress``: a rich progress bar (``True`` or a Console).
     """
-    resolved = _resolve_inits(inits)
-    depth, width, epochs = _check_int("depth", depth, 1), _check_int("width", width, 1), _check_int("epochs", epochs, 1)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"argument `activation` must be one of {', '.join(ACTIVATIONS)}; received {activation!r}.")
-    if optimizer not in OPTIMIZERS:
+    resolved = resolve_inits(inits)
+    epochs, batch_size = check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1)
+    options = {k: v for k, v in (("depth", depth), ("width", width), ("activation", activation)) if v is not None}
+    if model == "mlp":
+        options = {"depth": 5, "width": 100, "activation": "relu", **options}
+        check_int("depth", options["depth"], 1), check_int("width", options["width"], 1)
+        if options["activation"] not in ACTIVATIONS:
+            raise ValueError(f"argument `activation` must be one of {', '.join(ACTIVATIONS)}; "
+                             f"received {options['activation']!r}.")
+    elif options:
+        raise ValueError(f"arguments `depth`, `width`, `activation` apply to model='mlp' only; received {options}.")
+    if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
         raise ValueError(f"argument `optimizer` must be one of {', '.join(OPTIMIZERS)}; received {optimizer!r}.")
     if isinstance(target, bool) or not isinstance(target, int | float) or not 0.0 < target <= 1.0:
         raise ValueError(f"argument `target` must be a validation accuracy in (0, 1]; received {target!r}.")
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float) or not learning_rate > 0:
-        raise ValueError(f"argument `learning_rate` must be a positive float; received {learning_rate!r}.")
-    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
-        seed_list = list(range(_check_int("seeds", seeds, 1)))
-    elif isinstance(seeds, Sequence) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                                       for s in seeds):
-        seed_list = [int(s) for s in seeds]
-    else:
-        raise ValueError(f"argument `seeds` must be a positive int or a list of non-negative ints; received {seeds!r}.")
-    ds = dataset if isinstance(dataset, Dataset) else load(dataset, seed=dataset_seed)
-    config = {"inits": list(resolved), "dataset": ds.name, "depth": depth, "width": width, "activation": activation,
-              "epochs": epochs, "seeds": seed_list, "target": float(target), "batch_size": batch_size,
-              "optimizer": optimizer, "learning_rate": float(learning_rate), "dataset_seed": dataset_seed}
+    check_real("learning_rate", learning_rate, positive=True)
+    seed_list = check_seeds(seeds)
+    ds = load(dataset, seed=dataset_seed)
+    config = {"model": describe_spec(model), **options, "inits": list(resolved), "dataset": ds.name, "epochs": epochs,
+              "seeds": seed_list, "target": float(target), "batch_size": batch_size,
+              "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
+              "learning_rate": float(learning_rate), "dataset_seed": dataset_seed}
+    settings = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "learning_rate": learning_rate,
+                "loss": loss, "strategy": strategy}
     runs: list[RunResult] = []
     models: dict[str, Any] = {}
-    with _Progress(progress, total=len(resolved) * len(seed_list), epochs=epochs) as bar:
+    with Progress(progress, total=len(resolved) * len(seed_list) * epochs) as bar:
+        tick = bar.callback()
         for label, init in resolved.items():
             for seed in seed_list:
-                tick = bar.start(f"{label} seed {seed}")
-                result, model = train_one(ds, init, label, seed, depth=depth, width=width, activation=activation,
-                                          epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                                          learning_rate=learning_rate, target=target, on_epoch=tick)
-                bar.finish(result)
+                bar.describe(f"{label} seed {seed}")
+                result, net = train_one(model, ds, init, label, seed, options=options, target=target,
+                                        callbacks=[*callbacks, *([tick] if tick else [])], **settings)
+                bar.note(f"test {result.test_accuracy:.3f} {result.status}")
                 runs.append(result)
                 if seed == seed_list[0] and ds.is_2d:
-                    models[label] = model
+                    models[label] = net
     results = CompareResults(config=config, runs=runs, dataset=ds, models=models)
     if out is not None:
         results.save(out, plots=plots)
     return results
 
 
-class _Progress:
-    """One rich progress bar per run (epochs, loss, ETA) and an overall bar; a no-op when disabled."""
-
-    def __init__(self, progress: bool | Any, total: int, epochs: int) -> None:
-        self.progress = progress
-        self.enabled = bool(progress)
-        self.total, self.epochs = total, epochs
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _Progress:
-        self._bar = open_bar(self.progress, desc_width=22, bar_width=12, info_width=22, count="m_of_n")
-        if self.enabled:
-            self._all = self._bar.add_task("all runs", total=self.total, info="")
-        return self
-
-    def start(self, name: str) -> Callable[[int, dict[str, float]], None] | None:
-        if not self.enabled:
-            return None
-        self._task = self._bar.add_task(name, total=self.epochs, info="")
-
-        def tick(epoch: int, logs: dict[str, float]) -> None:
-            info = f"loss {logs.get('loss', math.nan):.3f} val {logs.get('val_accuracy', math.nan):.3f}"
-            self._bar.update(self._task, completed=epoch + 1, info=info)
-
-        return tick
-
-    def finish(self, result: RunResult) -> None:
-        if self.enabled:
-            self._bar.update(self._task, completed=self.epochs,
-                             info=f"test {result.test_accuracy:.3f} {result.status}")
-            self._bar.advance(self._all)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._bar.__exit__(*exc)
-
-
-__all__ = ["DEFAULT_INITS", "CompareResults", "RunResult", "activation_stds", "build_mlp", "run_compare",
+__all__ = ["DEFAULT_INITS", "CompareResults", "RunResult", "hidden_layers", "resolve_inits", "run_compare",
            "symmetric_layers", "train_one"]

@@ -1,13 +1,23 @@
-"""Small classification datasets for experiments; nothing downloads.
+"""Classification datasets for experiments.
 
-``load(name_or_path)`` returns a :class:`Dataset` with fixed, stratified train/val/test splits
-whose features are standardized with the training statistics:
+``load(source)`` returns a :class:`Dataset` with fixed train/val/test splits:
 
 - ``"digits"``: scikit-learn's bundled 8x8 digits (1,797 samples, 64 features, 10 classes);
 - ``"moons"``, ``"circles"``, ``"spiral"``: generated 2-D sets (``n_samples``, ``noise``, ``seed``);
+- ``"mnist"``, ``"fashion_mnist"`` (28x28x1, scaled to [0, 1]), ``"cifar10"``, ``"cifar100"``
+  (32x32x3, scaled to [0, 1], then each channel normalized with the training mean and std): read from
+  Keras's cache (``$KERAS_HOME/datasets`` or ``~/.keras/datasets``) in the layout
+  ``keras.datasets`` writes; a missing file is fetched by ``keras.datasets`` when ``download=True``
+  and the network allows, else a ValueError says which file to place where. The official test
+  split is kept; validation is a stratified ``val_fraction`` of the training split;
 - ``"path/to/file.npz"``: keys ``x``/``X`` and ``y``, or ``x_train``, ``y_train``, ``x_test``,
   ``y_test`` (and optionally ``x_val``, ``y_val``);
-- ``"path/to/file.csv"``: a header row; the target is the ``label`` or ``y`` column, else the last.
+- ``"path/to/file.csv"``: a header row; the target is the ``label`` or ``y`` column, else the last;
+- a tuple ``(x_train, y_train, x_test, y_test)`` of arrays (any sample shape, e.g. images): the
+  validation split is carved from training with ``seed``.
+
+Tabular sets (built-ins and files) are standardized per feature with the training statistics;
+tuples per input position (``standardize=False`` to keep them as given).
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-BUILTIN = ("digits", "moons", "circles", "spiral")
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+BUILTIN = ("digits", "moons", "circles", "spiral", *KERAS_DATASETS)
 GENERATED = ("moons", "circles", "spiral")
 FILE_SUFFIXES = (".npz", ".csv")
 TARGET_COLUMNS = ("label", "y")
@@ -42,13 +53,18 @@ class Dataset:
     scale: np.ndarray = field(default_factory=lambda: np.ones(0), repr=False)
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one sample, e.g. ``(64,)`` or ``(32, 32, 3)``."""
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
     def n_features(self) -> int:
-        return int(self.x_train.shape[1])
+        return int(np.prod(self.input_shape))
 
     @property
     def is_2d(self) -> bool:
         """Two input features: decision boundaries can be drawn."""
-        return self.n_features == 2
+        return self.input_shape == (2,)
 
     @property
     def chance(self) -> float:
@@ -60,12 +76,13 @@ class Dataset:
 
     def __str__(self) -> str:
         s = self.sizes()
-        return (f"{self.name}: {self.n_features} features, {self.n_classes} classes, "
+        what = f"{self.n_features} features" if len(self.input_shape) == 1 else "x".join(map(str, self.input_shape))
+        return (f"{self.name}: {what}, {self.n_classes} classes, "
                 f"train/val/test = {s['train']}/{s['val']}/{s['test']}")
 
 
 def load(
-    name_or_path: str | os.PathLike[str],
+    name_or_path: str | os.PathLike[str] | tuple[Any, ...] | Dataset,
     seed: int = 0,
     *,
     n_samples: int = 1000,
@@ -73,14 +90,19 @@ def load(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     standardize: bool = True,
+    download: bool = True,
 ) -> Dataset:
-    """Load a built-in dataset (``digits``, ``moons``, ``circles``, ``spiral``) or a ``.npz``/``.csv``.
+    """Load a built-in dataset (see the module docstring), a ``.npz``/``.csv`` file or arrays.
 
     ``seed`` fixes the generated samples and the stratified split; ``n_samples`` and ``noise``
     apply to the generated sets (noise defaults: moons 0.2, circles 0.1, spiral 0.2).
-    ``val_fraction`` and ``test_fraction`` are fractions of all samples (files with their own
-    test split keep it; a missing validation split is taken from the training data).
+    ``val_fraction`` and ``test_fraction`` are fractions of all samples (sets with their own
+    test split keep it; a missing validation split is ``val_fraction / (1 - test_fraction)`` of
+    the training data). ``download``: let ``keras.datasets`` fetch a Keras dataset missing from
+    its cache (False: raise at once).
     """
+    if isinstance(name_or_path, Dataset):
+        return name_or_path
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"argument `seed` must be an int; received {seed!r}.")
     for arg, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -89,8 +111,11 @@ def load(
     if val_fraction + test_fraction >= 0.9:
         raise ValueError(f"arguments `val_fraction` + `test_fraction` must be < 0.9; received "
                          f"{val_fraction} + {test_fraction}.")
+    if isinstance(name_or_path, tuple | list):
+        return _from_arrays(name_or_path, seed, val_fraction / (1.0 - test_fraction), standardize)
     if not isinstance(name_or_path, str | os.PathLike):
-        raise TypeError(f"argument `name_or_path` must be a dataset name or a file path; received {name_or_path!r}.")
+        raise TypeError("argument `name_or_path` must be a dataset name, a file path or a tuple "
+                        f"(x_train, y_train, x_test, y_test); received {type(name_or_path).__name__}.")
     text = os.fspath(name_or_path)
     key = text.lower()
     feature_names: tuple[str, ...] | None = None
@@ -101,6 +126,8 @@ def load(
         bunch = load_digits()
         x, y, name = bunch.data, bunch.target, "digits"
         feature_names = tuple(bunch.feature_names)
+    elif key in KERAS_DATASETS:
+        return _load_keras(key, seed, val_fraction / (1.0 - test_fraction), download)
     elif key in GENERATED:
         x, y = generate(key, n_samples=n_samples, noise=noise, seed=seed)
         name, feature_names = key, ("x1", "x2")
@@ -217,11 +244,49 @@ def _read_csv(path: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     return frame[features].to_numpy(dtype=np.float64), y, tuple(features)
 
 
-def _check_xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _from_arrays(arrays: Any, seed: int, val_share: float, standardize: bool) -> Dataset:
+    """``(x_train, y_train, x_test, y_test)`` -> a Dataset keeping the sample shape."""
+    if len(arrays) != 4:
+        raise ValueError("argument `name_or_path`: a tuple must be (x_train, y_train, x_test, y_test); "
+                         f"received {len(arrays)} items.")
+    x_tr, y_tr = _check_xy(arrays[0], arrays[1], "x_train/y_train", flatten=False)
+    x_te, y_te = _check_xy(arrays[2], arrays[3], "x_test/y_test", flatten=False)
+    if x_tr.shape[1:] != x_te.shape[1:]:
+        raise ValueError(f"argument `name_or_path`: x_train samples have shape {x_tr.shape[1:]} but x_test samples "
+                         f"{x_te.shape[1:]}.")
+    return finish_split("arrays", {"train": (x_tr, y_tr), "test": (x_te, y_te)}, seed, val_share,
+                        axes=(0,) if standardize else None)
+
+
+def finish_split(name: str, parts: dict[str, tuple[np.ndarray, np.ndarray]], seed: int, val_share: float,
+                 axes: tuple[int, ...] | None, scale: float = 1.0) -> Dataset:
+    """Given train/test (and maybe val) splits: encode labels, carve validation from training with
+    ``seed``, divide by ``scale`` and normalize over ``axes`` with the training statistics (None: not)."""
+    class_values = np.unique(np.concatenate([y for _, y in parts.values()]))
+    if len(class_values) < 2:
+        raise ValueError(f"{name}: the target has a single class ({class_values[0]!r}); need at least 2.")
+    encoded = {k: (x, np.searchsorted(class_values, y)) for k, (x, y) in parts.items()}
+    (xtr, ytr), (xva, yva), (xte, yte) = _split_given(encoded, val_share, seed, name)
+    xtr = xtr.astype(np.float32) / np.float32(scale)
+    mean, std = np.zeros(()), np.ones(())
+    if axes is not None:
+        mean, std = xtr.mean(axis=axes, keepdims=True), xtr.std(axis=axes, keepdims=True)
+        std = np.where(std > 0, std, 1.0)
+
+    def norm(a: np.ndarray, scaled: bool = False) -> np.ndarray:
+        a = a if scaled else a.astype(np.float32) / np.float32(scale)
+        return ((a - mean) / std).astype(np.float32)
+
+    return Dataset(name=name, x_train=norm(xtr, True), y_train=ytr, x_val=norm(xva), y_val=yva, x_test=norm(xte),
+                   y_test=yte, n_classes=len(class_values), class_names=tuple(str(c) for c in class_values),
+                   mean=np.squeeze(mean, 0) if mean.ndim else mean, scale=np.squeeze(std, 0) if std.ndim else std)
+
+
+def _check_xy(x: Any, y: Any, name: str, flatten: bool = True) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim < 2:
         raise ValueError(f"{name}: features must have shape (samples, features); received shape {x.shape}.")
-    if x.ndim > 2:
+    if x.ndim > 2 and flatten:
         x = x.reshape(len(x), -1)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -230,13 +295,13 @@ def _check_xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
                          "(one-hot labels: pass their argmax).")
     if len(x) != len(y):
         raise ValueError(f"{name}: features and labels differ in length: {len(x)} vs {len(y)}.")
-    if len(x) == 0 or x.shape[1] == 0:
+    if len(x) == 0 or x[0].size == 0:
         raise ValueError(f"{name}: no data (features shape {x.shape}).")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise ValueError(f"{name}: features must be real numbers; received dtype {x.dtype}.")
-    x = x.astype(np.float64)
+    x = x.astype(np.float64 if flatten else np.float32)
     if not np.isfinite(x).all():
-        rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
         raise ValueError(f"{name}: features contain NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()}).")
     if np.issubdtype(y.dtype, np.floating):
         if not np.isfinite(y).all():
@@ -282,4 +347,98 @@ def _split_given(parts: dict[str, tuple[np.ndarray, np.ndarray]], val_share: flo
             (parts["test"][0], parts["test"][1].astype(np.int64))]
 
 
-__all__ = ["BUILTIN", "Dataset", "generate", "load"]
+# -- keras.datasets: Keras's cache, read in the layout keras.datasets writes ---------------------------
+
+#: per dataset: files (relative to the cache's ``datasets`` folder; any listed alternative will do),
+#: where Keras downloads them from, the scale and the normalization axes of the preprocessing
+KERAS_FILES: dict[str, dict[str, Any]] = {
+    "mnist": {"files": [["mnist.npz"]], "origin": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+              "scale": 255.0, "axes": None},
+    "fashion_mnist": {"files": [[f"fashion-mnist/{f}"] for f in (
+        "train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz")], "origin": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+        "scale": 255.0, "axes": None},
+    "cifar10": {"files": [[f"{d}/cifar-10-batches-py" for d in ("cifar-10-batches-py-target",
+                                                                  "cifar-10-batches-py_extracted", ".")]],
+                "origin": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "scale": 255.0, "axes": (0, 1, 2)},
+    "cifar100": {"files": [[f"{d}/cifar-100-python" for d in ("cifar-100-python-target",
+                                                                "cifar-100-python_extracted", ".")]],
+                 "origin": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "scale": 255.0,
+                 "axes": (0, 1, 2)},
+}
+
+
+def keras_cache_dir() -> str:
+    """Keras's dataset cache: ``$KERAS_HOME/datasets``, else ``~/.keras/datasets`` (as ``keras.utils.get_file``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "datasets")
+
+
+def _find(name: str) -> list[str] | None:
+    root = keras_cache_dir()
+    found = []
+    for alternatives in KERAS_FILES[name]["files"]:
+        hit = next((os.path.normpath(os.path.join(root, a)) for a in alternatives
+                    if os.path.exists(os.path.join(root, a))), None)
+        if hit is None:
+            return None
+        found.append(hit)
+    return found
+
+
+def _read_idx(path: str, offset: int) -> np.ndarray:
+    import gzip
+
+    with gzip.open(path, "rb") as fh:
+        return np.frombuffer(fh.read(), np.uint8, offset=offset)
+
+
+def _read_keras_files(name: str, paths: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if name == "mnist":
+        with np.load(paths[0], allow_pickle=False) as f:
+            return {"train": (f["x_train"][..., None], f["y_train"]), "test": (f["x_test"][..., None], f["y_test"])}
+    if name == "fashion_mnist":
+        y_tr, y_te = _read_idx(paths[0], 8), _read_idx(paths[2], 8)
+        x_tr = _read_idx(paths[1], 16).reshape(len(y_tr), 28, 28, 1)
+        x_te = _read_idx(paths[3], 16).reshape(len(y_te), 28, 28, 1)
+        return {"train": (x_tr, y_tr), "test": (x_te, y_te)}
+    from keras.src.datasets.cifar import (
+        load_batch,  # Keras's own (restricted) unpickler of the batches
+    )
+
+    folder = paths[0]
+    if name == "cifar10":
+        batches = [load_batch(os.path.join(folder, f"data_batch_{i}")) for i in range(1, 6)]
+        x_tr = np.concatenate([b[0] for b in batches])
+        y_tr = np.concatenate([np.asarray(b[1]) for b in batches])
+        x_te, y_te = load_batch(os.path.join(folder, "test_batch"))
+    else:
+        x_tr, y_tr = load_batch(os.path.join(folder, "train"), label_key="fine_labels")
+        x_te, y_te = load_batch(os.path.join(folder, "test"), label_key="fine_labels")
+    to_nhwc = (0, 2, 3, 1)  # the batches store channels first
+    return {"train": (x_tr.transpose(to_nhwc), np.asarray(y_tr)), "test": (x_te.transpose(to_nhwc), np.asarray(y_te))}
+
+
+def _load_keras(name: str, seed: int, val_share: float, download: bool) -> Dataset:
+    """A ``keras.datasets`` set from Keras's cache (fetched by ``keras.datasets`` when missing and ``download``)."""
+    spec = KERAS_FILES[name]
+    paths = _find(name)
+    if paths is None and download:
+        import contextlib
+        import importlib
+
+        with contextlib.suppress(Exception):  # no network, proxy, ...: the message below says what to do
+            importlib.import_module(f"keras.datasets.{name}").load_data()
+        paths = _find(name)
+    if paths is None:
+        want = ", ".join(os.path.join(keras_cache_dir(), alts[0]) for alts in spec["files"])
+        raise ValueError(
+            f"dataset {name!r} is not in Keras's cache and could not be downloaded: place {want} there "
+            f"(from {spec['origin']}; CIFAR archives extracted), or set KERAS_HOME to a folder holding "
+            "datasets/ in that layout (run keras.datasets." + name + ".load_data() once on a machine with network)."
+        )
+    parts = _read_keras_files(name, paths)
+    return finish_split(name, parts, seed, val_share, axes=spec["axes"], scale=spec["scale"])
+
+
+__all__ = ["BUILTIN", "KERAS_DATASETS", "Dataset", "finish_split", "generate", "load"]

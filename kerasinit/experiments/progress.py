@@ -1,32 +1,72 @@
-"""The one live progress bar style of the ``kerasinit`` commands (rich, on stderr, with ETA)."""
+"""The one live progress bar of the experiments (rich, on stderr, with ETA), fed by a Keras callback."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import keras
 
-def open_bar(progress: bool | Any, *, desc_width: int, bar_width: int, info_width: int, count: str) -> Any:
-    """An entered ``rich.progress.Progress`` (description, bar, count, info, ETA), or None when off.
 
-    ``progress``: False (no bar), True (a stderr console) or a ``rich.console.Console`` to draw on.
-    ``count``: ``"m_of_n"`` (e.g. ``12/20``) or ``"percent"``. Close it with ``bar.__exit__``.
+class Progress:
+    """One rich bar counting epochs over a whole experiment; a no-op when ``progress`` is false.
+
+    ``progress``: False, True (a stderr console) or a ``rich.console.Console``. ``total`` and
+    ``done``: epochs in the experiment and already finished (resumed runs). Use as a context manager;
+    ``describe`` names the current training, ``note`` shows a result, ``callback()`` is the Keras
+    callback that advances the bar once per epoch with the loss and validation accuracy.
     """
-    if not progress:
-        return None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
 
-    counter = MofNCompleteColumn() if count == "m_of_n" else TaskProgressColumn()
-    console = None if isinstance(progress, bool) else progress
-    bar = Progress(TextColumn(f"{{task.description:<{desc_width}}}"), BarColumn(bar_width=bar_width), counter,
-                   TextColumn(f"{{task.fields[info]:<{info_width}}}"), TextColumn("ETA"), TimeRemainingColumn(),
-                   console=console or Console(stderr=True))
-    bar.__enter__()
-    return bar
+    def __init__(self, progress: bool | Any, total: int, done: int = 0) -> None:
+        self.enabled = bool(progress)
+        self._spec = progress
+        self.total, self.done = total, done
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            console = None if isinstance(self._spec, bool) else self._spec
+            self._bar = RichProgress(TextColumn("{task.description:<26}"), BarColumn(bar_width=16), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[info]:<24}"), TextColumn("ETA"), TimeRemainingColumn(),
+                                     console=console or Console(stderr=True))
+            self._bar.__enter__()
+            self._task = self._bar.add_task("", total=self.total, completed=self.done, info="")
+        return self
+
+    def describe(self, text: str) -> None:
+        if self.enabled:
+            self._bar.update(self._task, description=text)
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self._bar.update(self._task, info=text)
+
+    def advance(self, n: int = 1) -> None:
+        if self.enabled:
+            self._bar.advance(self._task, n)
+
+    def callback(self) -> keras.callbacks.Callback | None:
+        """A callback advancing the bar at each epoch end (no batch hooks: Keras keeps async dispatch)."""
+        if not self.enabled:
+            return None
+        bar = self
+
+        class _Tick(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                logs = logs or {}
+                bar.note(f"loss {logs.get('loss', math.nan):.3f} val {logs.get('val_accuracy', math.nan):.3f}")
+                bar.advance(1)
+
+        return _Tick()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.__exit__(*exc)
+
+
+__all__ = ["Progress"]

@@ -1,4 +1,4 @@
-"""Figures for :func:`kerasinit.compare.run_compare`: loss curves, activation std per layer,
+"""Figures for :func:`kerasinit.experiments.compare.run_compare`: loss curves, activation std per layer,
 decision boundaries (2-D datasets)."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def plot_activation_std(results: Any, out: str | os.PathLike[str] | None = None)
         ax.plot(layers[positive], stds[positive], "o-", color=f"C{i % 10}", label=label)
     ax.set_yscale("log")
     ax.set(xlabel="hidden layer", ylabel="activation std at step 0", title="signal through depth before training")
-    ax.set_xticks(np.arange(1, results.config["depth"] + 1))
+    ax.set_xticks(np.arange(1, max(len(r.act_std) for r in results.runs) + 1))
     ax.legend(fontsize=8)
     fig.suptitle(_title(results), fontsize=10)
     fig.tight_layout()
@@ -91,8 +91,8 @@ def plot_decision_boundaries(results: Any, out: str | os.PathLike[str] | None = 
 
 def _title(results: Any) -> str:
     c = results.config
-    return (f"{c['dataset']}: {c['depth']}x{c['width']} {c['activation']} MLP, {c['optimizer']} lr {c['learning_rate']:g}, "
-            f"{c['epochs']} epochs, seeds {c['seeds']}")
+    arch = f"{c['depth']}x{c['width']} {c['activation']} MLP" if c["model"] == "mlp" else c["model"]
+    return f"{c['dataset']}: {arch}, {c['optimizer']} lr {c['learning_rate']:g}, {c['epochs']} epochs, seeds {c['seeds']}"
 
 
 __all__ = ["plot_activation_std", "plot_decision_boundaries", "plot_loss_curves"]
