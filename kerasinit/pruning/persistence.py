@@ -22,6 +22,7 @@ place, so the mask goes where the config records the weight's constraint:
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Iterable
 
@@ -74,9 +75,13 @@ def parents(model: keras.layers.Layer) -> dict[int, keras.layers.Layer]:
 
 
 def _config_keys(layer: keras.layers.Layer) -> set[str]:
+    """The constructor arguments of ``layer``'s class: what Keras's config convention round-trips.
+
+    (Read from the signature, not ``get_config()``, which imports TensorFlow whenever it is installed.)
+    """
     try:
-        return set(layer.get_config())
-    except (NotImplementedError, TypeError, ValueError):
+        return set(inspect.signature(type(layer).__init__).parameters)
+    except (TypeError, ValueError):
         return set()
 
 
