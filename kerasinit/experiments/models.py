@@ -8,7 +8,7 @@
 | ``conv2`` / ``conv4`` / ``conv6`` | [2/4/6 3x3 convs 64-64(-128-128(-256-256)), max-pool after each pair], Dense 256-256-classes (Frankle & Carbin 2019, Fig. 2) | 4.30M / 2.43M / 2.26M on 32x32x3, 10 classes |
 | ``resnet20`` | He et al. 2016 CIFAR ResNet: 3x3 conv 16, 3 stages x 3 basic blocks (16, 32, 64 filters, BN, 1x1 projection shortcuts), global average pool | 0.27M on 32x32x3 |
 | ``vgg16`` | CIFAR VGG-16 (13 3x3 convs with BN, 5 max-pools, global pool, one Dense; Frankle et al. 2020) | 14.7M on 32x32x3 |
-| ``mlp`` | ``depth`` Dense(``width``, ``activation``) and a softmax output | 5x100 on 64 inputs: 47,410 |
+| ``mlp`` | ``depth`` Dense(``width``, ``activation``) and a softmax output | 5x100 on 64 inputs: 47,910 |
 
 Every kernel is drawn by ``kernel_initializer`` (Glorot normal for LeNet/Conv-k as in Frankle &
 Carbin, He normal for ResNet/VGG), each layer with its own seed ``seed * 1000 + i`` when ``seed`` is
