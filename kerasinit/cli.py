@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -53,6 +54,8 @@ def _shape(text: str) -> tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kerasinit", description="Weight initialization for Keras 3: choose, see, test.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the start-up messages of the backend's native libraries (TensorFlow, CUDA stubs)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="every initializer with its distribution and formula")
@@ -301,9 +304,29 @@ COMMANDS = {"list": cmd_list, "describe": cmd_describe, "plot-bounds": cmd_plot_
             "lottery": cmd_lottery}
 
 
+def _quiet_native_stderr() -> None:
+    """Send what native libraries write to file descriptor 2 to /dev/null; Python's stderr stays.
+
+    TensorFlow's absl and CUDA stubs print start-up lines straight to fd 2 whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says. Python's ``sys.stderr`` moves to a duplicate of the terminal's
+    descriptor, so warnings, tracebacks and this command's own errors still show.
+    """
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8")
+    except OSError:  # no real descriptor 2 (embedded interpreters): leave it
+        return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose and argv is None:  # the real command line, not a call from Python
+        _quiet_native_stderr()
     try:
         return COMMANDS[args.command](args)
     except (ValueError, TypeError) as exc:

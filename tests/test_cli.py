@@ -92,3 +92,43 @@ def test_errors_are_clear(capsys):
 def test_python_dash_m_entry_point():
     out = run_python("import runpy, sys; sys.argv = ['kerasinit', 'describe', 'xavier_uniform', '--fan-in', '10']; runpy.run_module('kerasinit', run_name='__main__')")
     assert "±0.316228" in out
+
+
+# ----------------------------------------------------------------------------- issue 11: a fast, quiet command
+
+
+def _command(*argv: str, env: dict | None = None):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("kerasinit")
+    return subprocess.run([str(script), *argv], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+def test_help_imports_neither_keras_nor_a_backend():
+    out = run_python("""
+        import sys
+        sys.argv = ["kerasinit", "--help"]
+        import kerasinit.cli
+        try:
+            kerasinit.cli.main()
+        except SystemExit:
+            pass
+        print(sorted(m for m in ("keras", "tensorflow", "jax", "torch", "numpy") if m in sys.modules))
+    """)
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_command_keeps_native_start_up_lines_off_the_terminal():
+    proc = _command("describe", "he_normal", "--fan-in", "4", env={"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert proc.returncode == 0 and "std=0.707107" in proc.stdout
+    assert "absl" not in proc.stderr and "cuda" not in proc.stderr.lower(), proc.stderr
+
+
+def test_unknown_name_suggests_the_closest(capsys):
+    code, _, err = run(capsys, "describe", "glorot_unifrom", "--fan-in", "10")
+    assert code == 2 and "Did you mean 'glorot_uniform'?" in err
+    with pytest.raises(ValueError, match="Did you mean 'kwon_tanh_uniform'"):
+        kerasinit.get("kwon_tanh_unifrom")

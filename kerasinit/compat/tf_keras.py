@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import tf_keras
 
-from kerasinit.initializers.registry import CATALOGUE, PACKAGE
+from kerasinit.initializers.registry import CATALOGUE, PACKAGE, REGISTER_HOOKS
+
+
+def register_one(cls: type) -> None:
+    """Register one kerasinit class with tf_keras (idempotent)."""
+    if tf_keras.saving.get_registered_object(f"{PACKAGE}>{cls.__name__}") is None:
+        tf_keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
 def register_all() -> None:
-    """Register every kerasinit class with tf_keras (idempotent)."""
-    for name, cls in CATALOGUE.items():
-        if tf_keras.saving.get_registered_object(f"{PACKAGE}>{name}") is None:
-            tf_keras.saving.register_keras_serializable(package=PACKAGE)(cls)
+    """Register every kerasinit class with tf_keras, and every class registered from now on."""
+    for cls in CATALOGUE.values():
+        register_one(cls)
+    if register_one not in REGISTER_HOOKS:
+        REGISTER_HOOKS.append(register_one)

@@ -7,8 +7,8 @@ this module, which also resolves snake_case aliases and Keras's own names to our
 
 from __future__ import annotations
 
+import difflib
 import inspect
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +22,10 @@ PACKAGE = "kerasinit"
 CATALOGUE: dict[str, type] = {}
 #: Every accepted string (class names, ``kerasinit>Name``, snake_case and Keras aliases) -> class.
 _NAMES: dict[str, type] = {}
+#: Called with every class registered from now on (kerasinit.compat adds tf_keras's registration):
+#: the registry never imports the integrations that build on it.
+REGISTER_HOOKS: list[Callable[[type], None]] = []
+
 #: Names that Keras itself resolves (never put into Keras's global custom objects).
 _KERAS_NAMES = set(keras.src.initializers.ALL_OBJECTS_DICT)
 
@@ -44,10 +48,8 @@ def register(*aliases: str) -> Callable[[type], type]:
         snake = to_snake_case(name)
         for alias in (name, f"{PACKAGE}>{name}", snake, *aliases):
             _NAMES[alias] = cls
-        if getattr(sys.modules.get("tf_keras"), "saving", None) is not None:
-            from kerasinit.compat.tf_keras import register_all
-
-            register_all()
+        for hook in REGISTER_HOOKS:  # e.g. tf_keras's registry, once kerasinit.compat saw tf_keras loaded
+            hook(cls)
         custom = keras.saving.get_custom_objects()
         for alias in (snake, *aliases):
             if alias not in _KERAS_NAMES and alias not in custom:
@@ -77,8 +79,10 @@ def resolve(name: str) -> type:
     cls = _NAMES.get(name)
     if cls is None:
         choices = sorted(canonical_alias(c) for c in CATALOGUE.values())
+        close = difflib.get_close_matches(name.lower(), [a.lower() for a in _NAMES], n=1, cutoff=0.6)
+        hint = f" Did you mean {next(a for a in _NAMES if a.lower() == close[0])!r}?" if close else ""
         raise ValueError(
-            f"Unknown initializer {name!r}. Allowed names: {', '.join(choices)} "
+            f"Unknown initializer {name!r}.{hint} Allowed names: {', '.join(choices)} "
             f"(also the class names, 'kerasinit>ClassName' and Keras's aliases)."
         )
     return cls
