@@ -254,7 +254,7 @@ def test_import_and_activation_records_without_tensorflow_backend():
         try:
             m.VarianceMonitor(probe=(np.zeros((2, 3)), np.zeros(2)))
         except ValueError as err:
-            assert "'gradients' need one of the backends ['jax', 'tensorflow'], not 'numpy'" in str(err), err
+            assert "'gradients' need one of the backends ['jax', 'tensorflow', 'torch'], not 'numpy'" in str(err), err
         else:
             raise AssertionError("expected a ValueError")
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu", name="d")])
@@ -284,7 +284,7 @@ def test_jax_backend_kernel_gradients_known_answer():
         try:
             VarianceMonitor(probe=(x, y), track=("output_gradients",))
         except ValueError as err:
-            assert "'output_gradients' need the backend(s) ['tensorflow'], not 'jax'" in str(err), err
+            assert "'output_gradients' need the backend(s) ['tensorflow', 'torch'], not 'jax'" in str(err), err
         else:
             raise AssertionError("expected a ValueError")
         mon = VarianceMonitor(probe=(x, y))
@@ -303,3 +303,42 @@ def test_jax_backend_kernel_gradients_known_answer():
         """
     )
     assert _run_on_backend("jax", code).split() == ["jax", "1"]
+
+
+# ----------------------------------------------------------------------------- issue 11: stock models, no noise
+
+
+def test_stock_mobilenet_gives_no_warning_noise_and_no_false_alarm():
+    import warnings
+
+    import kerasinit
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 32)
+    monitor = kerasinit.VarianceMonitor(probe=(x[:8], y[:8]), every_epoch=False)  # the step-0 record
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[monitor])
+    ours = [w for w in caught if "kerasinit" in w.filename or issubclass(w.category, DeprecationWarning)]
+    assert [str(w.message)[:120] for w in ours] == []  # no __array__ DeprecationWarning, no std-ratio alarm
+    assert monitor.anomalies == []
+    assert "predictions" not in monitor.ratio_layers and len(monitor.ratio_layers) > 10
+    assert len(monitor.history.to_pandas()) > 100  # it did record every layer at step 0
+
+
+def test_std_ratio_still_judged_on_hidden_layers():
+    import kerasinit
+
+    keras.utils.set_random_seed(0)
+    deep = keras.Sequential([keras.Input((16,))] + [keras.layers.Dense(16, activation="tanh",
+                            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01)) for _ in range(6)]
+                            + [keras.layers.Dense(3, activation="softmax", name="probs")])
+    deep.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(0).normal(size=(32, 16)).astype("float32"), np.zeros(32, "int32")
+    monitor = kerasinit.VarianceMonitor(probe=(x, y), on_anomaly="ignore", every_epoch=False)
+    deep.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[monitor])
+    assert "probs" not in monitor.ratio_layers
+    assert any("std ratio" in a["message"] and "'probs'" not in a["message"] for a in monitor.anomalies)

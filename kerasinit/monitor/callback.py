@@ -15,6 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit._arrays import to_numpy
+from kerasinit._layers import iter_layers
 from kerasinit.monitor import stats
 from kerasinit.monitor._backend import ProbeSpec, build_probe_function, check_backend
 from kerasinit.monitor.probe import Probe, probe_from_fit, resolve_probe, validate_probe
@@ -87,8 +89,13 @@ def _single(outputs: Any) -> Any:
     return outputs[0] if isinstance(outputs, list | tuple) and len(outputs) == 1 else outputs
 
 
-def _to_numpy(value: Any) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(value))
+def _is_probability_layer(layer: Any) -> bool:
+    """A softmax/sigmoid output: a Softmax layer, or a layer whose activation is one."""
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", str(activation))
+    return name in ("softmax", "sigmoid", "log_softmax", "hard_sigmoid")
 
 
 class VarianceMonitor(keras.callbacks.Callback):
@@ -122,8 +129,12 @@ class VarianceMonitor(keras.callbacks.Callback):
         writers: writer objects or paths (``*.csv``, ``*.jsonl``); the in-memory table is always kept.
         on_anomaly: ``"warn"`` (a :class:`VarianceAnomalyWarning`), ``"stop"`` (warn and set
             ``model.stop_training = True``) or ``"ignore"``.
-        std_ratio_bounds: the anomaly bounds of std(activations of the last tracked layer) /
-            std(activations of the first one).
+        std_ratio_bounds: the anomaly bounds of std(activations of the last hidden tracked layer) /
+            std(activations of the first one); the model's output layers and softmax/sigmoid layers
+            are left out of the ratio (:attr:`ratio_layers`), so a probability head whose std is
+            ~0 at initialization raises no false alarm; nor is the ratio judged while a
+            BatchNormalization layer still has its initial moving statistics (the probe runs in
+            inference mode, where those normalize nothing).
 
     Subclassed models have no graph from which inner layer outputs can be read: their weights and
     kernel gradients are recorded, their activations are skipped with a warning naming the layers
@@ -200,6 +211,7 @@ class VarianceMonitor(keras.callbacks.Callback):
         self._prepared_for: Any = None
         self._run: Any = None
         self._act_layers: list[Any] = []
+        self.ratio_layers: list[str] = []
         self._kernel_layers: list[Any] = []
         self._depth: dict[str, int] = {}
         self._epoch = 0
@@ -303,6 +315,12 @@ class VarianceMonitor(keras.callbacks.Callback):
             )
         self._act_layers = act_layers
         self._kernel_layers = kernel_layers
+        outputs = {id(t) for t in keras.tree.flatten(model.outputs)} if graph else set()
+        #: layers whose activations the std ratio compares: hidden layers, not the model's outputs nor
+        #: probability layers (a softmax head can have std 0 at initialization on a healthy model)
+        self.ratio_layers = [layer.name for layer, tensor in zip(act_layers, act_tensors, strict=True)
+                             if id(tensor) not in outputs and not _is_probability_layer(layer)]
+        self._batchnorms = [layer for layer in iter_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
         tracked = [layer for layer in layers if layer in act_layers or layer in kernel_layers]
         self.tracked_layers = [layer.name for layer in tracked]
         self._depth = {name: i for i, name in enumerate(self.tracked_layers)}
@@ -352,7 +370,7 @@ class VarianceMonitor(keras.callbacks.Callback):
             if self.keep_histograms:
                 hists.append(self._histogram(epoch, step, name, kind, raw))
 
-        weights = {layer.name: _to_numpy(kernel_of(layer)) for layer in self._kernel_layers}
+        weights = {layer.name: to_numpy(kernel_of(layer)) for layer in self._kernel_layers}
         if "weights" in self.track:
             for name, w in weights.items():
                 add(name, "weights", stats.weight_stats(w), w)
@@ -362,17 +380,17 @@ class VarianceMonitor(keras.callbacks.Callback):
             self.probe_passes += 1
             if "activations" in self.track:
                 for layer, act in zip(self._act_layers, acts, strict=True):
-                    a = _to_numpy(act)
+                    a = to_numpy(act)
                     add(layer.name, "activations", stats.activation_stats(a, stats.activation_name(layer)), a)
             for layer, grad in zip(self._kernel_layers, kernel_grads, strict=False):
                 if grad is None:
                     continue
-                g = _to_numpy(grad)
+                g = to_numpy(grad)
                 add(layer.name, "gradients", stats.gradient_stats(g, weights[layer.name]), g)
             for layer, grad in zip(self._act_layers, output_grads, strict=False):
                 if grad is None:
                     continue
-                g = _to_numpy(grad)
+                g = to_numpy(grad)
                 add(layer.name, "output_gradients", stats.gradient_stats(g), g)
         kind_order = {k: i for i, k in enumerate(stats.KINDS)}
         rows.sort(key=lambda r: (kind_order[r["kind"]], r["depth"]))
@@ -386,14 +404,28 @@ class VarianceMonitor(keras.callbacks.Callback):
         self._check(epoch, step, added)
         return added
 
+    def _uncalibrated_batchnorm(self) -> bool:
+        """Whether a BatchNormalization layer still holds its initial moving statistics (0 and 1).
+
+        The probe runs in inference mode, where such a layer normalizes nothing: the signal of a
+        fresh BN network (MobileNetV2, ResNet) then vanishes through depth although training sees
+        normalized activations. The std ratio is not judged until the statistics have moved.
+        """
+        for layer in getattr(self, "_batchnorms", []):
+            if not (np.all(to_numpy(layer.moving_mean) == 0) and np.all(to_numpy(layer.moving_variance) == 1)):
+                continue
+            return True
+        return False
+
     def _check(self, epoch: int, step: int, rows: list[dict[str, Any]]) -> None:
         messages = []
         for row in rows:
             if not stats.is_finite_record(row):
                 numbers = ", ".join(f"{k}={row.get(k)!r}" for k in ("mean", "std", "min", "max", "norm") if row.get(k) is not None)
                 messages.append(f"{row['kind']} of layer '{row['layer']}' contain NaN/Inf ({numbers})")
-        acts = sorted((r for r in rows if r["kind"] == "activations"), key=lambda r: r["depth"])
-        if len(acts) >= 2:
+        hidden = set(self.ratio_layers)
+        acts = sorted((r for r in rows if r["kind"] == "activations" and r["layer"] in hidden), key=lambda r: r["depth"])
+        if len(acts) >= 2 and not self._uncalibrated_batchnorm():
             first, last = acts[0], acts[-1]
             s0, s1 = first["std"], last["std"]
             ratio = s1 / s0 if s0 > 0 else (float("inf") if s1 > 0 else float("nan"))
@@ -417,7 +449,7 @@ class VarianceMonitor(keras.callbacks.Callback):
     def _step(self) -> int:
         optimizer = getattr(self.model, "optimizer", None)
         iterations = getattr(optimizer, "iterations", None)
-        return int(_to_numpy(iterations)) if iterations is not None else 0
+        return int(to_numpy(iterations)) if iterations is not None else 0
 
     # -------------------------------------------------------------- callbacks
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
-import numpy as np
+
+from kerasinit._arrays import to_numpy
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Probe:
 def _to_numpy(structure: Any) -> Any:
     if structure is None:
         return None
-    return keras.tree.map_structure(lambda t: np.asarray(keras.ops.convert_to_numpy(t)), structure)
+    return keras.tree.map_structure(to_numpy, structure)
 
 
 def _from_batch(batch: Any) -> Probe:
