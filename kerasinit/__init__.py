@@ -12,11 +12,9 @@ import os as _os
 import sys as _sys
 
 #: True in the ``kerasinit`` command's process (``kerasinit ...`` or ``python -m kerasinit``).
+#: kerasinit.cli then chooses the backend and keeps native start-up lines off the terminal (a library
+#: import never changes the caller's backend or logging).
 AS_COMMAND = _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("kerasinit", "-m", "__main__.py")
-if AS_COMMAND:
-    # keep TensorFlow's C++ start-up chatter off the terminal (a library import never changes the
-    # caller's logging); see also kerasinit.cli's --verbose
-    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 

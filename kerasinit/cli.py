@@ -6,11 +6,17 @@ Subcommands: ``list``, ``describe``, ``plot-bounds``, ``compare``, ``lottery``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+#: Subcommands whose numbers do not depend on the backend (formulas, bounds, a few thousand draws):
+#: they run on Keras's NumPy backend, which never loads TensorFlow, unless the user chose a backend.
+LIGHT_COMMANDS = ("list", "describe", "plot-bounds")
+LIGHT_BACKEND = "numpy"
 
 
 def _fan_range(text: str) -> list[int]:
@@ -53,9 +59,12 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kerasinit", description="Weight initialization for Keras 3: choose, see, test.")
+    parser = argparse.ArgumentParser(
+        prog="kerasinit", description="Weight initialization for Keras 3: choose, see, test.",
+        epilog=f"{', '.join(LIGHT_COMMANDS)} run on Keras's {LIGHT_BACKEND} backend unless KERAS_BACKEND "
+               "(or keras.json) names another; compare and lottery use Keras's configured backend.")
     parser.add_argument("--verbose", action="store_true",
-                        help="show the start-up messages of the backend's native libraries (TensorFlow, CUDA stubs)")
+                        help="show the Keras backend in use and its native libraries' start-up messages (TensorFlow, CUDA)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="every initializer with its distribution and formula")
@@ -304,29 +313,83 @@ COMMANDS = {"list": cmd_list, "describe": cmd_describe, "plot-bounds": cmd_plot_
             "lottery": cmd_lottery}
 
 
-def _quiet_native_stderr() -> None:
-    """Send what native libraries write to file descriptor 2 to /dev/null; Python's stderr stays.
+def _keras_json_backend() -> str | None:
+    """The ``backend`` entry of Keras's ``keras.json`` (``$KERAS_HOME`` or ``~/.keras``), if any."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
+            backend = json.load(f).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return backend if isinstance(backend, str) else None
 
-    TensorFlow's absl and CUDA stubs print start-up lines straight to fd 2 whatever
-    ``TF_CPP_MIN_LOG_LEVEL`` says. Python's ``sys.stderr`` moves to a duplicate of the terminal's
-    descriptor, so warnings, tracebacks and this command's own errors still show.
+
+def choose_backend(command: str) -> str | None:
+    """Before Keras loads, put ``command`` on :data:`LIGHT_BACKEND` if it is light and nobody chose a backend.
+
+    ``KERAS_BACKEND`` always wins, and so does a ``keras.json`` naming another backend than the
+    ``"tensorflow"`` Keras writes there by itself. Returns the backend chosen here, or ``None``.
+    """
+    if command not in LIGHT_COMMANDS or "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
+        return None
+    if _keras_json_backend() not in (None, "tensorflow"):
+        return None
+    os.environ["KERAS_BACKEND"] = LIGHT_BACKEND
+    return LIGHT_BACKEND
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Meanwhile, send what native code writes to file descriptor 2 to /dev/null; ``sys.stderr`` still shows.
+
+    TensorFlow's absl and CUDA stubs print start-up lines straight to descriptor 2 whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says. Python's ``sys.stderr`` moves to a copy of the original descriptor
+    for the duration, so warnings and tracebacks still reach the terminal; both are restored after.
     """
     try:
         sys.stderr.flush()
-        terminal = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8")
-    except OSError:  # no real descriptor 2 (embedded interpreters): leave it
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):  # no real descriptor 2 (embedded interpreters)
+        yield
         return
+    python_stderr = sys.stderr
+    encoding = getattr(python_stderr, "encoding", None) or "utf-8"
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=encoding, errors="backslashreplace")
+    try:
+        yield
+    finally:
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def load_keras(command: str, verbose: bool = False) -> None:
+    """Import Keras for ``command`` (light commands on :data:`LIGHT_BACKEND`, see :func:`choose_backend`).
+
+    Unless ``verbose``, TensorFlow's native start-up lines stay off the terminal: ``TF_CPP_MIN_LOG_LEVEL``
+    defaults to 3 in this process and descriptor 2 is silenced during the import only.
+    """
+    if "keras" in sys.modules:  # called from Python: Keras and its backend are the caller's
+        return
+    choose_backend(command)
+    if verbose:
+        import keras
+
+        print(f"kerasinit: Keras {keras.__version__}, backend {keras.config.backend()}", file=sys.stderr)
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with native_stderr_silenced():
+        import keras  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.verbose and argv is None:  # the real command line, not a call from Python
-        _quiet_native_stderr()
+    load_keras(args.command, verbose=args.verbose)
     try:
         return COMMANDS[args.command](args)
     except (ValueError, TypeError) as exc:

@@ -70,6 +70,8 @@ class Summary:
     max: float
     mean: float
     std: float
+    #: the Keras backend that drew the samples (seeded draws differ between backends)
+    backend: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,7 +80,7 @@ class Summary:
 
     def __str__(self) -> str:
         return (
-            f"{self.expected}\n  sampled       n={self.n} (seed {self.seed}): min={self.min:.6f}  max={self.max:.6f}  "
+            f"{self.expected}\n  sampled       n={self.n} (seed {self.seed}{f', {self.backend}' if self.backend else ''}): min={self.min:.6f}  max={self.max:.6f}  "
             f"mean={self.mean:.6f}  std={self.std:.6f}"
         )
 
@@ -91,7 +93,7 @@ def summarize(
     values = sample(initializer, shape, n=n, seed=seed)
     return Summary(
         expected=describe(initializer, shape), n=int(values.size), seed=seed, min=float(values.min()),
-        max=float(values.max()), mean=float(values.mean()), std=float(values.std()),
+        max=float(values.max()), mean=float(values.mean()), std=float(values.std()), backend=keras.config.backend(),
     )
 
 

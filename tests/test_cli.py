@@ -121,10 +121,75 @@ def test_help_imports_neither_keras_nor_a_backend():
     assert out.strip().splitlines()[-1] == "[]"
 
 
-def test_command_keeps_native_start_up_lines_off_the_terminal():
-    proc = _command("describe", "he_normal", "--fan-in", "4", env={"TF_CPP_MIN_LOG_LEVEL": "0"})
-    assert proc.returncode == 0 and "std=0.707107" in proc.stdout
-    assert "absl" not in proc.stderr and "cuda" not in proc.stderr.lower(), proc.stderr
+def _user_env(tmp_path, **env: str) -> dict:
+    """The environment of a user who set neither KERAS_BACKEND nor TF_CPP_MIN_LOG_LEVEL (own KERAS_HOME)."""
+    import os
+
+    base = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
+    return {**base, "KERAS_HOME": str(tmp_path), **env}
+
+
+def _run_main(argv: list[str], env: dict) -> dict:
+    """Run the command's ``main`` in a fresh process as the console script does; report what it loaded."""
+    import subprocess
+    import sys
+
+    code = f"""
+import json, sys
+sys.argv = ["kerasinit", *{argv!r}]
+import kerasinit.cli
+sys.stdout = open("/dev/null", "w")
+code = kerasinit.cli.main()
+sys.stdout = sys.__stdout__
+import keras
+print(json.dumps({{"code": code, "backend": keras.config.backend(), "tensorflow": "tensorflow" in sys.modules}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["list", "--json"], ["describe", "he_normal", "--fan-in", "4"],
+                                  ["plot-bounds", "he_normal", "--fan-in", "1:5", "--out", "PLOT"]])
+def test_light_commands_need_no_tensorflow(tmp_path, argv):
+    argv = [str(tmp_path / "b.png") if a == "PLOT" else a for a in argv]
+    assert _run_main(argv, _user_env(tmp_path)) == {"code": 0, "backend": "numpy", "tensorflow": False}
+
+
+def test_the_users_backend_wins(tmp_path):
+    describe = ["describe", "he_normal", "--fan-in", "4"]
+    assert _run_main(describe, _user_env(tmp_path, KERAS_BACKEND="jax"))["backend"] == "jax"
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax", "floatx": "float32"}))
+    assert _run_main(describe, _user_env(tmp_path))["backend"] == "jax"  # a deliberate keras.json
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "tensorflow", "floatx": "float32"}))
+    assert _run_main(describe, _user_env(tmp_path))["backend"] == "numpy"  # what Keras writes by itself
+    proc = _command(*describe, env=_user_env(tmp_path, KERAS_BACKEND="tensorflow"))
+    assert proc.returncode == 0 and "(seed 0, tensorflow)" in proc.stdout, proc.stderr
+
+
+def test_command_keeps_native_start_up_lines_off_the_terminal(tmp_path):
+    env = _user_env(tmp_path, KERAS_BACKEND="tensorflow")
+    proc = _command("describe", "he_normal", "--fan-in", "4", env=env)
+    assert proc.returncode == 0 and "std=0.707107" in proc.stdout and "(seed 0, tensorflow)" in proc.stdout
+    assert proc.stderr == "", proc.stderr
+    proc = _command("--verbose", "describe", "he_normal", "--fan-in", "4", env=env)
+    assert proc.returncode == 0 and "backend tensorflow" in proc.stderr
+    assert "absl" in proc.stderr, proc.stderr  # --verbose shows what the quiet run kept off the terminal
+
+
+def test_native_stderr_is_silenced_only_meanwhile(capfd):
+    import os
+    import sys
+
+    from kerasinit.cli import native_stderr_silenced
+
+    with native_stderr_silenced():
+        os.write(2, b"native start-up line\n")
+        print("python stderr", file=sys.stderr)  # warnings and tracebacks go this way
+    os.write(2, b"native after\n")
+    err = capfd.readouterr().err
+    assert "native start-up line" not in err
+    assert "python stderr" in err and "native after" in err
 
 
 def test_unknown_name_suggests_the_closest(capsys):
