@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import keras
@@ -18,6 +18,24 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 def _describe_type(value: Any) -> str:
     return f"{value!r} (type {type(value).__name__})"
+
+
+def with_detail(theirs: BaseException, ours: BaseException | str | None) -> BaseException:
+    """``theirs`` (Keras's exception) again, same type, with kerasinit's detail after Keras's wording."""
+    detail = f" [kerasinit: {ours}]" if ours else ""
+    out = type(theirs)(f"{theirs}{detail}")
+    out.__cause__ = theirs
+    return out
+
+
+def keras_error_first(keras_call: Callable[[], Any], ours: BaseException) -> BaseException:
+    """The exception to raise for an input kerasinit refuses: Keras's own (its type and wording first,
+    ``ours`` after) when ``keras_call`` (Keras doing the same thing) refuses it too, else ``ours``."""
+    try:
+        keras_call()
+    except (TypeError, ValueError) as theirs:
+        return with_detail(theirs, ours)
+    return ours
 
 
 def check_real(

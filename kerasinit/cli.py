@@ -214,7 +214,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     from kerasinit.describe import summarize
-    from kerasinit.initializers.registry import get
 
     if args.shape is not None:
         if args.fan_in is not None or args.fan_out is not None:
@@ -224,8 +223,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         raise ValueError("give --fan-in N (and optionally --fan-out M) or --shape 3,3,16,32")
     else:
         shape = (args.fan_in, args.fan_out if args.fan_out is not None else args.fan_in)
-    init = get(args.name)
-    summary = summarize(init, shape=shape, n=args.samples, seed=args.seed)
+    summary = summarize(args.name, shape=shape, n=args.samples, seed=args.seed)
     if args.json:
         print(json.dumps({"name": args.name, **summary.to_dict()}, indent=2))
     else:

@@ -22,7 +22,7 @@ from kerasinit.initializers.registry import get, resolve
 
 def as_kerasinit(initializer: Any) -> KerasinitInitializer:
     """``initializer`` (name, config, class, instance, or a Keras built-in) as a kerasinit object."""
-    init = get(initializer)
+    init = resolve(initializer)() if isinstance(initializer, str) else get(initializer)  # names: our own error
     if isinstance(init, KerasinitInitializer):
         return init
     if isinstance(init, keras.initializers.Initializer):

@@ -121,3 +121,88 @@ def test_constant_takes_arrays_and_round_trips_them_like_keras(value):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(again((2, 3))), keras.ops.convert_to_numpy(ours((2, 3))))
     record = ours.describe((2, 3))
     assert record.mean == pytest.approx(float(np.mean(np.broadcast_to(np.asarray(value, "float64"), (2, 3)))))
+
+
+# ----------------------------------------------------------------------------- calls and get()
+
+
+def _raised_by_keras_itself(exc: BaseException) -> bool:
+    """Whether a ``raise`` statement of Keras's initializer code raised ``exc`` (not an unpacking,
+    backend or Python error on the way)."""
+    import linecache
+
+    tb, where, line = exc.__traceback__, "", ""
+    while tb is not None:
+        where, line = tb.tb_frame.f_code.co_filename, linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return "keras/src/initializers/" in where.replace("\\", "/") and line.strip().startswith("raise ")
+
+
+CALL_SHAPES = [(3,), (), (2, 3, 4), (0, 3), (3, 0), (2, 2, 2, 2)]
+
+
+def _call_cases() -> list:
+    return [pytest.param(name, shape, id=f"{name}-{'x'.join(map(str, shape)) or 'scalar'}")
+            for name in KERAS_CLASSES for shape in CALL_SHAPES]
+
+
+@pytest.mark.parametrize("name, shape", _call_cases())
+def test_mirror_calls_accept_and_raise_what_keras_does(name, shape):
+    params = inspect.signature(getattr(keras.initializers, name).__init__).parameters
+    kwargs = {"seed": 3} if "seed" in params else {}
+    theirs = _outcome(getattr(keras.initializers, name), kwargs, shape)
+    ours = _outcome(getattr(kerasinit, name), kwargs, shape)
+    if theirs[0] == "ok" and theirs[1].shape != shape:  # e.g. Keras's STFT on 3 channels: a (2, 1, 4) tensor
+        assert ours[0] == "raised" and isinstance(ours[1], ValueError) and "shape" in str(ours[1]), ours
+    elif theirs[0] == "ok":
+        assert ours[0] == "ok", f"Keras draws a {shape} tensor; kerasinit raised {ours[1]!r}"
+        np.testing.assert_array_equal(ours[1], theirs[1])
+    elif _raised_by_keras_itself(theirs[1]):  # Keras's own check: its type and wording come first
+        assert ours[0] == "raised" and type(ours[1]) is type(theirs[1]), (ours, theirs)
+        assert str(ours[1]).startswith(str(theirs[1])), (str(ours[1]), str(theirs[1]))
+    else:  # Keras fails on the way (unpacking, a backend op): kerasinit refuses with its own clear error
+        assert ours[0] == "raised" and isinstance(ours[1], ValueError | TypeError), (ours, theirs)
+
+
+def _callable_outcome(get, identifier):
+    try:
+        init = get(identifier)
+        out = init((2, 2)) if callable(init) else init
+    except Exception as exc:  # noqa: BLE001 - the comparison is over whatever Keras does
+        return "raised", exc
+    return "ok", np.asarray(keras.ops.convert_to_numpy(out)) if out is not None else None
+
+
+@keras.saving.register_keras_serializable(package="compat_test")
+class _UsersOwn(keras.initializers.Initializer):
+    """An initializer registered with Keras by user code (not kerasinit's)."""
+
+    def __call__(self, shape, dtype=None):
+        return keras.ops.full(shape, 7.0, dtype=dtype)
+
+
+GET_IDENTIFIERS = {
+    "None": None, "name": "ones", "class-name": "Ones", "config": {"class_name": "Ones", "config": {}},
+    "array": np.full((2, 2), 3.0, "float32"), "numpy-scalar": np.float32(2.0), "list": [[1.0, 2.0], [3.0, 4.0]],
+    "callable": lambda shape, dtype=None: keras.ops.zeros(shape, dtype), "users-registered": "compat_test>_UsersOwn",
+    "typo": "glorot_unifrom", "unknown": "no_such_initializer", "int": 5, "float": 1.5, "object": object(),
+}
+
+
+@pytest.mark.parametrize("identifier", list(GET_IDENTIFIERS.values()), ids=list(GET_IDENTIFIERS))
+def test_get_accepts_and_raises_what_keras_get_does(identifier):
+    theirs = _callable_outcome(keras.initializers.get, identifier)
+    ours = _callable_outcome(kerasinit.get, identifier)
+    if theirs[0] == "ok":
+        assert ours[0] == "ok", f"keras.initializers.get accepts {identifier!r}; kerasinit.get raised {ours[1]!r}"
+        np.testing.assert_array_equal(ours[1], theirs[1])
+    else:
+        assert ours[0] == "raised", f"Keras raises {theirs[1]!r}; kerasinit accepted"
+        assert type(ours[1]) is type(theirs[1]), (ours[1], theirs[1])
+        assert str(ours[1]).startswith(str(theirs[1])), (str(ours[1]), str(theirs[1]))
+
+
+def test_get_keeps_its_own_detail_after_keras_wording():
+    with pytest.raises(ValueError, match=r"^Could not interpret initializer identifier: glorot_unifrom .*Did you mean 'glorot_uniform'"):
+        kerasinit.get("glorot_unifrom")
+    assert isinstance(kerasinit.get("glorot_uniform"), kerasinit.GlorotUniform)  # Keras's names still give mirrors

@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from kerasinit._validation import check_float_dtype, check_shape
+from kerasinit._validation import check_float_dtype, check_shape, with_detail
 
 #: std of N(0, 1) truncated to [-2, 2] (Keras, TF and JAX truncate at two standard deviations).
 TRUNCATED_STD_FACTOR = 0.87962566103423978
@@ -139,13 +139,13 @@ def keras_first(owner: str, keras_init: Any, *checks: Any) -> None:
     try:
         keras_init()
     except (TypeError, ValueError, AttributeError) as exc:
-        detail = ""
+        detail = None
         for check in checks:
             try:
                 check()
             except (TypeError, ValueError) as ours:
-                detail = f" [kerasinit: {ours}]"
+                detail = ours
                 break
-        raise type(exc)(f"{exc}{detail}") from exc
+        raise with_detail(exc, detail) from exc
     for check in checks:
         check()

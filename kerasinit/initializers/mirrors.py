@@ -23,6 +23,7 @@ from kerasinit._validation import (
     check_real,
     check_seed,
     check_shape,
+    keras_error_first,
 )
 from kerasinit.initializers.base import (
     TRUNCATED_STD_FACTOR,
@@ -124,10 +125,10 @@ class Identity(KerasinitInitializer, FloatOnly, ki.Identity):
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         shape = check_shape(shape, owner="Identity")
         if len(shape) != 2:
-            raise ValueError(
+            raise keras_error_first(lambda: ki.Identity.__call__(self, shape, dtype=dtype), ValueError(
                 f"Identity: argument `shape` must be 2-D (rows, cols); received {shape} of rank {len(shape)}. "
                 "For convolution kernels use an orthogonal or Dirac initializer."
-            )
+            ))
         return super().__call__(shape, dtype=dtype)
 
     def get_config(self) -> dict[str, Any]:
@@ -300,14 +301,16 @@ class VarianceScaling(KerasinitInitializer, FloatOnly, ki.VarianceScaling):
             lambda: check_axes("output_axes", output_axes, owner=owner),
         )
 
-    def _checked_fans(self, shape: Any) -> tuple[tuple[int, ...], int, int]:
+    def _checked_fans(self, shape: Any, empty_ok: bool = False) -> tuple[tuple[int, ...], int, int]:
+        """Shape and fans; a zero fan is refused unless ``empty_ok`` and the tensor is empty (Keras draws it)."""
         shape, fan_in, fan_out = self._fans(shape)
-        check_nonzero_fans(shape, fan_in, fan_out, self.mode, type(self).__name__)
+        if not (empty_ok and math.prod(shape) == 0):
+            check_nonzero_fans(shape, fan_in, fan_out, self.mode, type(self).__name__)
         return shape, fan_in, fan_out
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
-        try:
-            shape, _, _ = self._checked_fans(shape)
+        try:  # a zero fan means a zero dimension: an empty kernel, which Keras returns as it is
+            shape, _, _ = self._checked_fans(shape, empty_ok=True)
         except IndexError as exc:
             raise ValueError(
                 f"{type(self).__name__}: input_axes={self.input_axes}/output_axes={self.output_axes} "
@@ -442,7 +445,9 @@ class Orthogonal(KerasinitInitializer, FloatOnly, ki.Orthogonal):
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         shape = check_shape(shape, owner=type(self).__name__)
-        self._rows_cols(shape, type(self).__name__)
+        if len(shape) < 2:  # Keras's wording first; an empty kernel (a zero dimension) is Keras's to draw
+            raise keras_error_first(lambda: ki.Orthogonal.__call__(self, shape, dtype=dtype), ValueError(
+                f"{type(self).__name__}: argument `shape` must have rank >= 2; received {shape}."))
         if check_float_dtype(dtype, owner=type(self).__name__) == "bfloat16":
             # TensorFlow's QR has no bfloat16 kernel (Keras's Orthogonal fails): factor in float32.
             return keras.ops.cast(super().__call__(shape, dtype="float32"), "bfloat16")

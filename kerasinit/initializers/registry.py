@@ -16,6 +16,8 @@ import keras
 import keras.src.initializers
 from keras.src.utils.naming import to_snake_case
 
+from kerasinit._validation import keras_error_first, with_detail
+
 PACKAGE = "kerasinit"
 
 #: Class name -> class, in registration order.
@@ -147,25 +149,33 @@ def get(identifier: Any) -> Any:
     ``identifier`` may be an instance (returned as is), an initializer class (instantiated with
     defaults), a config dict, a name (``"KwonTanhUniform"``, ``"kerasinit>KwonTanhUniform"``,
     ``"kwon_tanh_uniform"``, Keras's ``"glorot_uniform"``...), a callable ``(shape, dtype)``, or
-    ``None``.
+    ``None``. What kerasinit does not know but Keras does (a name registered with Keras by your own
+    code, an array or tensor of initial values) is Keras's; what neither knows raises Keras's error
+    (``ValueError``, Keras's wording first) with kerasinit's detail after it.
     """
     if identifier is None:
         return None
     if isinstance(identifier, keras.initializers.Initializer):
         return identifier
     if inspect.isclass(identifier):
-        if issubclass(identifier, keras.initializers.Initializer):
-            return identifier()
-        raise TypeError(
-            f"argument `identifier` is a class but not a keras.initializers.Initializer: {identifier!r}."
-        )
+        obj = identifier()  # as Keras does for any class
+        if not callable(obj):
+            raise TypeError(f"argument `identifier` must be an initializer class; {identifier!r}() is not callable.")
+        return obj
     if isinstance(identifier, str):
-        return resolve(identifier)()
+        try:
+            cls = resolve(identifier)
+        except ValueError as ours:
+            try:
+                return keras.initializers.get(identifier)
+            except (TypeError, ValueError) as theirs:
+                raise with_detail(theirs, ours) from None
+        return cls()
     if isinstance(identifier, dict):
         return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise TypeError(
+    if callable(identifier) or keras.ops.is_tensor(identifier) or hasattr(identifier, "__array__"):
+        return identifier if callable(identifier) else keras.initializers.get(identifier)
+    raise keras_error_first(lambda: keras.initializers.get(identifier), TypeError(
         "argument `identifier` must be None, an Initializer instance or class, a config dict, "
-        f"a registered name or a callable; received {identifier!r} (type {type(identifier).__name__})."
-    )
+        f"a registered name, a callable or an array; received {identifier!r} (type {type(identifier).__name__})."
+    ))
