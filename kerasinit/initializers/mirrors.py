@@ -53,13 +53,16 @@ def _seed(seed: Any, owner: str) -> Any:
 
 
 def _check_constant(value: Any) -> None:
-    """Keras's Constant takes a scalar or anything ``ops.cast`` turns into a broadcastable real tensor."""
+    """Keras's Constant takes a scalar or anything ``ops.cast`` turns into a broadcastable real tensor.
+
+    Non-finite values are kept, as Keras keeps them (``Constant(-inf)`` is a mask bias, not a slip).
+    """
     try:
         array = np.asarray(keras.ops.convert_to_numpy(value) if hasattr(value, "shape") else value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"Constant: argument `value` must be a real number or array; received {value!r}.") from exc
-    if array.dtype.kind not in "iufb" or (array.dtype.kind == "f" and not np.all(np.isfinite(array))):
-        raise TypeError(f"Constant: argument `value` must be a finite real number or array; received {value!r}.")
+    if array.dtype.kind not in "iufb":
+        raise TypeError(f"Constant: argument `value` must be a real number or array; received {value!r}.")
 
 
 # --------------------------------------------------------------------------- constants
