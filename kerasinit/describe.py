@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_shape
 from kerasinit.initializers.base import Description, KerasinitInitializer
 from kerasinit.initializers.registry import get, resolve
@@ -55,7 +56,7 @@ def sample(initializer: Any, shape: Sequence[int], n: int | None = None, seed: i
     if init.is_random:
         config = {**init.get_config(), "seed": keras.random.SeedGenerator(seed) if reps > 1 else seed}
         init = type(init).from_config(config)
-    draws = [keras.ops.convert_to_numpy(init(shape, dtype="float32")).astype("float64").ravel() for _ in range(reps)]
+    draws = [to_numpy(init(shape, dtype="float32")).astype("float64").ravel() for _ in range(reps)]
     return np.concatenate(draws)
 
 

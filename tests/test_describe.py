@@ -62,3 +62,34 @@ def test_plot_bounds_returns_a_figure(tmp_path):
     high = ax.lines[0].get_ydata()
     np.testing.assert_allclose(high, 1 / np.sqrt(np.arange(1, 51)))
     assert (tmp_path / "b.png").stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------- issue 11: no NumPy 2 warnings
+
+_QUIET_UNDER_NUMPY_2 = """
+import os, sys, warnings
+import keras, numpy as np
+import kerasinit
+warnings.simplefilter("error", DeprecationWarning)  # NumPy 2: `__array__ ... doesn't accept a copy keyword`
+warnings.simplefilter("error", UserWarning)          # JAX: float64 requested without x64
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+kerasinit.summarize("he_normal", shape=(10, 10), n=1000)
+kerasinit.STFT().describe((16, 1, 9))
+kerasinit.Constant(keras.Variable(np.ones((3,)))).describe((2, 3))
+kerasinit.Constant(keras.ops.ones((3,)))((2, 3))
+kerasinit.FromArray(keras.Variable(np.ones((2, 2))))((2, 2))
+kerasinit.lsuv(model, np.random.default_rng(0).normal(size=(16, 4)).astype("float32"), verbose=False)
+kerasinit.reinitialize(model, seed=1)
+print("quiet on", keras.config.backend(), np.__version__)
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "torch", "jax"])
+def test_initializer_paths_raise_no_numpy2_or_backend_warnings(backend):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", _QUIET_UNDER_NUMPY_2], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0 and f"quiet on {backend}" in proc.stdout, proc.stderr[-3000:]

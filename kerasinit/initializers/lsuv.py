@@ -21,6 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_real
 from kerasinit.initializers.mirrors import Orthogonal
 
@@ -51,7 +52,7 @@ def _kernel(layer: keras.layers.Layer) -> Any:
 
 
 def _std(x: Any) -> float:
-    return float(np.std(keras.ops.convert_to_numpy(x)))
+    return float(np.std(to_numpy(x)))
 
 
 def lsuv(

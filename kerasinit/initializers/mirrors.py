@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import initializers as ki
 
+from kerasinit._arrays import to_numpy
 from kerasinit._validation import (
     check_axes,
     check_choice,
@@ -58,7 +59,7 @@ def _check_constant(value: Any) -> None:
     Non-finite values are kept, as Keras keeps them (``Constant(-inf)`` is a mask bias, not a slip).
     """
     try:
-        array = np.asarray(keras.ops.convert_to_numpy(value) if hasattr(value, "shape") else value)
+        array = to_numpy(value) if hasattr(value, "shape") else np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"Constant: argument `value` must be a real number or array; received {value!r}.") from exc
     if array.dtype.kind not in "iufb":
@@ -107,7 +108,7 @@ class Constant(KerasinitInitializer, ki.Constant):
 
     def describe(self, shape: Any) -> Description:
         shape = check_shape(shape, owner="Constant")
-        values = np.broadcast_to(np.asarray(keras.ops.convert_to_numpy(self.value), "float64"), shape)
+        values = np.broadcast_to(to_numpy(self.value).astype("float64"), shape)
         if values.size == 0:
             values = np.zeros(1)
         lo, hi = float(values.min()), float(values.max())
@@ -196,7 +197,7 @@ class STFT(KerasinitInitializer, FloatOnly, ki.STFT):
         return super().__call__(shape, dtype=dtype)
 
     def describe(self, shape: Any) -> Description:
-        w = keras.ops.convert_to_numpy(self(shape, dtype="float64"))
+        w = to_numpy(self(shape, dtype="float32")).astype("float64")  # float64 is not on every backend (JAX)
         return self._record(
             shape, family="stft", distribution="deterministic", mean=float(w.mean()), std=float(w.std()),
             bounds=(float(w.min()), float(w.max())), params=self.get_config(),

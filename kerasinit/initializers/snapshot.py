@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_float_dtype, check_shape
 from kerasinit.initializers.base import Description, KerasinitInitializer
 from kerasinit.initializers.registry import register
@@ -67,7 +68,7 @@ class FromArray(KerasinitInitializer, keras.initializers.Initializer):
         if not (isinstance(values, np.ndarray | list | tuple) or hasattr(values, "shape")):
             raise TypeError(f"FromArray: argument `values` must be an array, tensor or variable; received {values!r}.")
         try:
-            arr = np.array(values if isinstance(values, np.ndarray | list | tuple) else keras.ops.convert_to_numpy(values))
+            arr = np.array(values if isinstance(values, np.ndarray | list | tuple) else to_numpy(values))
         except (ValueError, TypeError) as exc:  # ragged lists and the like
             raise TypeError(f"FromArray: argument `values` is not a rectangular numeric array: {exc}") from exc
         if arr.dtype.kind not in "iuf" or arr.ndim == 0:
@@ -92,7 +93,7 @@ class FromArray(KerasinitInitializer, keras.initializers.Initializer):
 
     def verify(self, values: Any) -> bool:
         """Whether ``values`` (e.g. a reloaded layer's kernel) match the recorded fingerprint."""
-        arr = np.asarray(keras.ops.convert_to_numpy(values)).astype(self.dtype)
+        arr = to_numpy(values).astype(self.dtype)
         return self.sha256 is not None and arr.shape == self.shape and _fingerprint(arr) == self.sha256
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
