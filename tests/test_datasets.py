@@ -3,6 +3,7 @@ user .npz/.csv files and arrays, and their errors. Nothing downloads."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -261,3 +262,38 @@ def test_arrays_tuple_keeps_shape_and_carves_validation():
         load((x[:80], y[:80], x[80:, :3], y[80:]))
     with pytest.raises(ValueError, match="tuple must be"):
         load((x, y))
+
+
+class _Batches(keras.utils.PyDataset):
+    """A PyDataset over arrays, in batches of 16."""
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return -(-len(self.x) // 16)
+
+    def __getitem__(self, i):
+        return self.x[16 * i:16 * (i + 1)], self.y[16 * i:16 * (i + 1)]
+
+
+def test_tf_data_and_py_dataset_pairs_equal_the_arrays_tuple():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(100, 4, 4, 2)).astype("float32"), np.arange(100) % 4
+    arrays = load((x[:80], y[:80], x[80:], y[80:]), seed=2)
+    batched = load((tf.data.Dataset.from_tensor_slices((x[:80], y[:80])).batch(7),
+                    tf.data.Dataset.from_tensor_slices((x[80:], y[80:])).batch(7)), seed=2)
+    unbatched = load((tf.data.Dataset.from_tensor_slices((x[:80], y[:80])),
+                      tf.data.Dataset.from_tensor_slices((x[80:], y[80:]))), seed=2)
+    py = load((_Batches(x[:80], y[:80]), _Batches(x[80:], y[80:])), seed=2)
+    for ds in (batched, unbatched, py):
+        assert ds.input_shape == (4, 4, 2) and ds.sizes() == arrays.sizes()
+        for split in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+            np.testing.assert_array_equal(getattr(ds, split), getattr(arrays, split))
+    with pytest.raises(ValueError, match="train pipeline must yield"):
+        load((tf.data.Dataset.from_tensor_slices(x[:80]), tf.data.Dataset.from_tensor_slices(x[80:])))
+    with pytest.raises(ValueError, match="test pipeline yielded no data"):
+        load((tf.data.Dataset.from_tensor_slices((x[:80], y[:80])), tf.data.Dataset.from_tensor_slices((x[:0], y[:0]))))

@@ -166,3 +166,71 @@ def test_instability_of_a_model_with_itself_is_zero_and_small_on_an_easy_task():
     assert two.errors[0] < 0.2 and two.errors[-1] < 0.2  # both copies learn the easy task
     assert 0.0 <= two.barrier < 0.15
     assert "error barrier" in two.summary_line()
+
+
+def _sequences(n: int = 120, seed: int = 0):
+    """Sequences of 6 steps x 4 features; the class is the channel whose mean is raised."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = rng.normal(size=(n, 6, 4)).astype("float32") * 0.3
+    x[np.arange(n), :, y] += 1.0
+    return x[:90], y[:90], x[90:], y[90:]
+
+
+def _attention_model():
+    inputs = keras.Input((6, 4))
+    h = keras.layers.Dense(8, name="embed")(inputs)
+    a = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(h, h)
+    h = keras.layers.LayerNormalization()(keras.layers.Add()([h, a]))
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="output")(h))
+
+
+def _lstm_model():
+    return keras.Sequential([keras.Input((6, 4)), keras.layers.LSTM(8, name="lstm"),
+                             keras.layers.Dense(3, activation="softmax", name="output")])
+
+
+@pytest.mark.parametrize("build_model", [_attention_model, _lstm_model], ids=["attention", "lstm"])
+def test_lottery_on_attention_and_recurrent_models(build_model, tmp_path):
+    results = kerasinit.run_lottery(build_model(), _sequences(), rounds=2, rate=0.5, epochs=2, batch_size=32,
+                                    controls=("reinit",), learning_rate=1e-2, out=tmp_path)
+    masks = dict(np.load(tmp_path / "seed_0" / "masks_round_2.npz"))
+    inner = [n for n in masks if n.split("/")[0] in ("query", "key", "value", "attention_output") or "lstm" in n]
+    # MultiHeadAttention's query/key/value/output kernels; LSTM's kernel and recurrent kernel
+    assert len(inner) == (4 if build_model is _attention_model else 2), sorted(masks)
+    for name in inner:  # (1 - p)^k of each of them survives
+        assert masks[name].sum() == kerasinit.pruning.keep_count(masks[name].size, 1 - 0.5 ** 2), name
+    df = results.to_pandas()
+    assert df["ticket_test_accuracy"].notna().all() and df["reinit_test_accuracy"].iloc[1:].notna().all()
+    assert df["ticket_test_accuracy"].iloc[0] > 0.6  # the dense model learns the task (chance 1/3)
+
+
+DISTRIBUTED = textwrap.dedent("""
+    import sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import kerasinit
+    kwargs = dict(model_options={"depth": 1, "width": 16}, rounds=2, rate=0.5, epochs=1, batch_size=64, controls=())
+    kerasinit.run_lottery("mlp", "digits", out=sys.argv[1] + "/one", **kwargs)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    kerasinit.run_lottery("mlp", "digits", strategy=strategy, out=sys.argv[1] + "/two", **kwargs)
+""")
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_run_has_the_single_device_masks(tmp_path):
+    script = tmp_path / "distributed.py"
+    script.write_text(DISTRIBUTED)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], env={**ENV, "KERAS_BACKEND": "tensorflow"},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rnd in (1, 2):
+        one = dict(np.load(tmp_path / "one" / "seed_0" / f"masks_round_{rnd}.npz"))
+        two = dict(np.load(tmp_path / "two" / "seed_0" / f"masks_round_{rnd}.npz"))
+        assert sorted(one) == sorted(two)
+        for name in one:
+            np.testing.assert_array_equal(one[name], two[name], err_msg=f"round {rnd} {name}")
+    first = dict(np.load(tmp_path / "one" / "seed_0" / "masks_round_1.npz"))
+    assert all(0 < m.mean() < 1 for m in first.values())  # really pruned, not all-kept

@@ -136,6 +136,16 @@ def test_probe_forms_tf_data_pydataset_and_auto():
     np.testing.assert_array_equal(auto.probe.y, Y[:16])
 
 
+def test_probe_of_inputs_alone_is_the_whole_array_not_its_rows():
+    for probe in (X[:12], tf.constant(X[:12])):
+        monitor = VarianceMonitor(probe=probe, track=("weights", "activations"), every_epoch=False)
+        _mlp().fit(X, Y, epochs=1, batch_size=16, callbacks=[monitor], verbose=0)
+        np.testing.assert_array_equal(monitor.probe.x, X[:12])  # 12 samples, not the first row
+        assert monitor.probe.y is None and monitor.probe.size == 12
+    with pytest.raises(ValueError, match="gradients need targets"):
+        _mlp().fit(X, Y, epochs=1, batch_size=16, callbacks=[VarianceMonitor(probe=X[:12])], verbose=0)
+
+
 def test_auto_probe_from_a_tf_data_training_set():
     dataset = tf.data.Dataset.from_tensor_slices((X, Y)).batch(8)
     monitor = VarianceMonitor(probe="auto", track=("activations", "gradients"))

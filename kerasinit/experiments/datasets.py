@@ -14,7 +14,11 @@
   ``y_test`` (and optionally ``x_val``, ``y_val``);
 - ``"path/to/file.csv"``: a header row; the target is the ``label`` or ``y`` column, else the last;
 - a tuple ``(x_train, y_train, x_test, y_test)`` of arrays (any sample shape, e.g. images): the
-  validation split is carved from training with ``seed``.
+  validation split is carved from training with ``seed``;
+- a pair ``(train, test)`` of ``tf.data.Dataset`` or ``keras.utils.PyDataset`` objects yielding
+  ``(x, y)`` batches (or unbatched samples): each is read once into memory (the experiments retrain
+  many times on fixed splits with the same data order for a ticket and its controls), then treated
+  like the tuple of arrays.
 
 Tabular sets (built-ins and files) are standardized per feature with the training statistics;
 tuples per input position (``standardize=False`` to keep them as given).
@@ -111,6 +115,10 @@ def load(
     if val_fraction + test_fraction >= 0.9:
         raise ValueError(f"arguments `val_fraction` + `test_fraction` must be < 0.9; received "
                          f"{val_fraction} + {test_fraction}.")
+    if isinstance(name_or_path, tuple | list) and len(name_or_path) == 2 and all(map(is_pipeline, name_or_path)):
+        (x_tr, y_tr), (x_te, y_te) = (pipeline_arrays(p, arg) for p, arg in zip(name_or_path, ("train", "test"),
+                                                                                   strict=True))
+        return _from_arrays((x_tr, y_tr, x_te, y_te), seed, val_fraction / (1.0 - test_fraction), standardize)
     if isinstance(name_or_path, tuple | list):
         return _from_arrays(name_or_path, seed, val_fraction / (1.0 - test_fraction), standardize)
     if not isinstance(name_or_path, str | os.PathLike):
@@ -242,6 +250,35 @@ def _read_csv(path: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     if y.dtype == object and pd.isna(frame[target]).any():
         raise ValueError(f"{path}: target column {target!r} has missing values.")
     return frame[features].to_numpy(dtype=np.float64), y, tuple(features)
+
+
+def is_pipeline(obj: Any) -> bool:
+    """A ``tf.data.Dataset`` (duck-typed: ``as_numpy_iterator``) or a ``keras.utils.PyDataset``."""
+    if hasattr(obj, "as_numpy_iterator"):
+        return True
+    import keras
+
+    return isinstance(obj, keras.utils.PyDataset)
+
+
+def pipeline_arrays(pipeline: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read every ``(x, y[, sample_weight])`` element of a tf.data / PyDataset pipeline into two arrays."""
+    from kerasinit._arrays import to_numpy
+
+    items = pipeline.as_numpy_iterator() if hasattr(pipeline, "as_numpy_iterator") else \
+        (pipeline[i] for i in range(len(pipeline)))
+    xs, ys = [], []
+    for item in items:
+        if not isinstance(item, tuple | list) or len(item) not in (2, 3):
+            raise ValueError(f"argument `name_or_path`: the {split} pipeline must yield (x, y) pairs; received an "
+                             f"element of type {type(item).__name__}.")
+        x, y = to_numpy(item[0]), to_numpy(item[1])
+        batched = y.ndim >= 1 and x.ndim >= 1 and len(x) == len(y)
+        xs.append(x if batched else x[None])
+        ys.append(y if batched else np.reshape(y, (1, *y.shape)))
+    if not xs:
+        raise ValueError(f"argument `name_or_path`: the {split} pipeline yielded no data.")
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def _from_arrays(arrays: Any, seed: int, val_share: float, standardize: bool) -> Dataset:

@@ -3,6 +3,8 @@
 Accepted forms:
 
 * ``(x, y)`` or ``(x, y, sample_weight)`` arrays (``x`` may be a dict/list for multi-input models);
+* inputs alone: one array or tensor, or a dict of them (activations and weights only: gradients
+  need targets);
 * a PyDataset (its batch 0) or any iterable of batches such as a ``tf.data.Dataset`` (its first
   batch);
 * ``"auto"``: the first batch of the training data of the running ``fit()``, read once from the
@@ -45,8 +47,15 @@ def _from_batch(batch: Any) -> Probe:
     return Probe(_to_numpy(x), _to_numpy(y), _to_numpy(sw))
 
 
+def _is_inputs(probe: Any) -> bool:
+    """An array/tensor (has ``shape`` and ``dtype``) or a dict of them: the inputs alone, not a dataset."""
+    return isinstance(probe, dict) or (hasattr(probe, "shape") and hasattr(probe, "dtype"))
+
+
 def validate_probe(probe: Any) -> None:
     """Raise TypeError unless ``probe`` is one of the accepted forms (checked at construction)."""
+    if _is_inputs(probe):
+        return
     if isinstance(probe, str):
         if probe != "auto":
             raise ValueError(f"probe must be 'auto', an (x, y) pair or a dataset; got the string {probe!r}")
@@ -65,6 +74,8 @@ def validate_probe(probe: Any) -> None:
 
 def resolve_probe(probe: Any) -> Probe:
     """Turn an explicit probe (not ``"auto"``) into a :class:`Probe` of NumPy arrays."""
+    if _is_inputs(probe):
+        return Probe(_to_numpy(probe))
     if isinstance(probe, list | tuple):
         return _from_batch(tuple(probe))
     if isinstance(probe, keras.utils.PyDataset):
