@@ -65,6 +65,8 @@ def supports(cls: type, shape: tuple[int, ...], defaults: bool = False) -> bool:
         return len(shape) >= 2 and int(np.prod(shape[:-1])) >= (15 if defaults else 4)
     if name == "STFT":
         return len(shape) == 3 and shape[1] == 1
+    if name == "ZerO":
+        return 2 <= len(shape) <= 5 and 0 not in shape
     if name == "Identity":
         return len(shape) == 2
     if name == "Orthogonal":

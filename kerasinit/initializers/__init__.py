@@ -44,6 +44,7 @@ from kerasinit.initializers.tutorial import (
     XavierNormal,
     XavierUniform,
 )
+from kerasinit.initializers.zero import ZerO
 
 #: The Keras built-ins mirrored here (class name -> Keras class).
 KERAS_MIRRORS = (
@@ -59,6 +60,6 @@ __all__ = [
     "KwonReluUniform", "KwonTanhNormal", "KwonTanhUniform", "KwonUniform", "LeakyHeNormal",
     "LeakyHeUniform", "LecunNormal", "LecunUniform", "NormalizedXavierUniform", "Ones", "Orthogonal",
     "PlainHeNormal", "RandomNormal", "RandomUniform", "SparseNormal", "TruncatedNormal", "VarianceScaling",
-    "XavierNormal", "XavierUniform", "Zeros", "compute_fans", "deserialize", "gain", "get", "lsuv", "recommend", "reinitialize",
+    "XavierNormal", "XavierUniform", "ZerO", "Zeros", "compute_fans", "deserialize", "gain", "get", "lsuv", "recommend", "reinitialize",
     "serialize",
 ]
