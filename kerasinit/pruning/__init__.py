@@ -4,12 +4,16 @@
 - :class:`Pruner` / :class:`PruningCallback`: masks as boolean weight constraints (1 byte per weight) applied inside the
   compiled train step (exact zeros through Adam and momentum), saved with the model.
 - :func:`prune` (one shot), :func:`sparsity_report`, :func:`strip`.
+- :func:`prune_at_init`: fixed masks before training by SNIP, GraSP, SynFlow, magnitude or random
+  scores, spread globally, uniformly, by ERK or per layer, or N:M structured (``pattern="2:4"``).
 - ``kerasinit.pruning.tfmot``: the same experiment on tf_keras models through TFMOT (imported
   only when used).
 """
 
+from kerasinit.pruning.at_init import AtInitPruner, prune_at_init
 from kerasinit.pruning.callback import PruningCallback
 from kerasinit.pruning.constraint import Mask, MaskConstraint
+from kerasinit.pruning.distributions import erk_densities
 from kerasinit.pruning.masks import (
     global_masks,
     keep_count,
@@ -17,14 +21,16 @@ from kerasinit.pruning.masks import (
     magnitude_selection,
     random_mask,
 )
+from kerasinit.pruning.patterns import n_m_mask
 from kerasinit.pruning.persistence import load_model, masked_weights, restore_masks
 from kerasinit.pruning.pruner import Pruner, prune
 from kerasinit.pruning.report import sparsity_report, strip
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
+from kerasinit.pruning.scores import Scores, compute_scores
 from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
 
 __all__ = [
-    "ConstantSparsity", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
-    "PruningSchedule", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "prunable_weights", "prune", "random_mask", "restore_masks",
+    "AtInitPruner", "ConstantSparsity", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
+    "PruningSchedule", "Scores", "compute_scores", "erk_densities", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "n_m_mask", "prunable_weights", "prune", "prune_at_init", "random_mask", "restore_masks",
     "select", "sparsity_report", "strip",
 ]

@@ -1,0 +1,187 @@
+"""``prune_at_init``: fixed masks chosen before training (SNIP, GraSP, SynFlow, magnitude, random).
+
+The masks come from the scores of :mod:`kerasinit.pruning.scores`, spread over the layers by
+:mod:`kerasinit.pruning.distributions` (or by an N:M ``pattern``, :mod:`kerasinit.pruning.patterns`),
+and are installed by a :class:`~kerasinit.pruning.pruner.Pruner`: its weight constraints zero the
+pruned weights after every optimizer step of ``fit`` on TensorFlow, JAX and PyTorch, so plain
+``model.fit`` keeps them exactly 0 with no callback (``PruningCallback`` is for schedules). On
+JAX the compiled step holds the masks as constants of its trace; the pruner retraces a step
+compiled before the masks were set, and fixed masks need nothing more.
+
+Iterative pruning (``iterations`` k = 1…n, SynFlow's default n = 100): the scores are recomputed
+with the current masks and the density of iteration k is ``d^(k/n)``, ``d = 1 − sparsity``
+(Tanaka et al. 2020's exponential schedule; per weight for the non-global distributions).
+
+Controls of Frankle, Dziugaite, Roy & Carbin, "Pruning neural networks at initialization: why
+are we missing the mark?", ICLR 2021 (``ablation``): ``"shuffle"`` permutes each weight's mask
+at random (same per-layer sparsity), ``"reinit"`` draws the kept weights again from the layer's
+initializer, ``"invert"`` keeps the lowest-scoring weights instead of the highest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasinit._arrays import to_numpy
+from kerasinit._validation import check_int, check_seed
+from kerasinit.pruning.distributions import layer_sparsities, score_masks
+from kerasinit.pruning.patterns import n_m_mask, parse_pattern, reduction_axis
+from kerasinit.pruning.pruner import Pruner
+from kerasinit.pruning.schedules import check_sparsity
+from kerasinit.pruning.scores import Scorer, Scores
+from kerasinit.pruning.selection import PrunableWeight, Selector
+
+ABLATIONS = ("shuffle", "reinit", "invert")
+OWNER = "prune_at_init"
+
+
+class AtInitPruner(Pruner):
+    """The :class:`Pruner` returned by :func:`prune_at_init`, with what chose its masks.
+
+    Attributes:
+        method, ablation, iterations, pattern: the arguments used.
+        scores: the last :class:`~kerasinit.pruning.scores.Scores` computed (GraSP: ``scores.hessian``
+            says whether H g came from double backprop or finite differences).
+        targets: ``{"layer/attr": target sparsity}`` (None for the global distribution).
+    """
+
+    method: str
+    ablation: tuple[str, ...]
+    iterations: int
+    pattern: str | None
+    scores: Scores
+    targets: dict[str, float] | None
+
+
+def _ablations(ablation: Any) -> tuple[str, ...]:
+    items = [ablation] if isinstance(ablation, str) else list(ablation or ())
+    for a in items:
+        if a not in ABLATIONS:
+            raise ValueError(f"{OWNER}: argument `ablation` must be None or one or more of {list(ABLATIONS)}; received {ablation!r}.")
+    return tuple(items)
+
+
+def _initializer(weight: PrunableWeight) -> Any:
+    layer = weight.layer
+    for attr in (f"{weight.attr}_initializer", "depthwise_initializer"):
+        init = getattr(layer, attr, None)
+        if init is not None:
+            return init
+    raise ValueError(f"{OWNER}: ablation 'reinit' found no initializer for {weight.name!r} "
+                     f"(expected attribute {weight.attr}_initializer on {type(layer).__name__}).")
+
+
+def _redraw(weight: PrunableWeight, rng: np.random.Generator) -> np.ndarray:
+    """New values from the weight's initializer, with a fresh seed (an int seed would repeat the old draw)."""
+    init = _initializer(weight)
+    config = init.get_config()
+    if "seed" in config:
+        init = type(init).from_config({**config, "seed": int(rng.integers(2**31 - 1))})
+    return to_numpy(init(tuple(weight.variable.shape), dtype=weight.variable.dtype))
+
+
+def _scheduled(sparsity: float, fraction: float) -> float:
+    """The sparsity of an iteration ``fraction`` = k/n of the way: density ``(1 − sparsity)^(k/n)``."""
+    return 1.0 - (1.0 - sparsity) ** fraction
+
+
+def _iterations(method: str, iterations: Any, pattern: str | None) -> int:
+    if iterations is None:
+        return 100 if method == "synflow" and pattern is None else 1
+    n = check_int("iterations", iterations, 1, owner=OWNER)
+    if n > 1 and (method == "random" or pattern is not None):
+        raise ValueError(f"{OWNER}: argument `iterations` must be 1 for method 'random' and for a `pattern`; received {n}.")
+    return n
+
+
+def prune_at_init(
+    model: keras.layers.Layer,
+    sparsity: float | None,
+    method: str,
+    data: Any = None,
+    *,
+    distribution: str | Mapping[str, float] = "global",
+    iterations: int | None = None,
+    seed: int | None = None,
+    layers: Iterable[Selector] | Selector | None = None,
+    ablation: str | Sequence[str] | None = None,
+    pattern: str | None = None,
+    loss: Any = None,
+    hessian: str = "auto",
+) -> AtInitPruner:
+    """Prune ``model`` before training by ``method`` and install fixed masks; train with ``fit`` afterwards.
+
+    Args:
+        model: a built Keras 3 model.
+        sparsity: fraction of the selected weights removed, in [0, 1) (None with a ``pattern``).
+        method: ``"magnitude"``, ``"random"``, ``"snip"``, ``"grasp"`` or ``"synflow"`` (formulas and papers
+            in :mod:`kerasinit.pruning.scores`).
+        data: SNIP/GraSP: an ``(x, y)`` batch or an iterable of batches (averaged); SynFlow: optional,
+            only to give the input shape of a model without symbolic inputs.
+        distribution: ``"global"``, ``"uniform"``, ``"erk"`` or ``{layer name: sparsity}``
+            (:mod:`kerasinit.pruning.distributions`).
+        iterations: score-and-prune rounds at densities ``(1 − sparsity)^(k/n)``; default 100 for
+            SynFlow, 1 otherwise.
+        seed: for ``"random"`` and the ablations' draws.
+        layers: which layers to prune (as for :class:`Pruner`); default every prunable one.
+        ablation: None or one or more of ``"shuffle"``, ``"reinit"``, ``"invert"`` (Frankle et al. 2021).
+        pattern: ``"N:M"``: N kept in every M consecutive weights along each weight's input axis
+            (:mod:`kerasinit.pruning.patterns`), by score; replaces ``distribution``.
+        loss: SNIP/GraSP objective (default: the compiled model's loss).
+        hessian: GraSP's H g: ``"auto"`` (double backprop), ``"double-backprop"`` or ``"finite-difference"``.
+
+    Returns:
+        The installed :class:`AtInitPruner` (masks fixed: no ``PruningCallback`` needed in ``fit``).
+    """
+    seed = check_seed(seed, owner=OWNER)
+    if isinstance(seed, keras.random.SeedGenerator | dict):
+        raise TypeError(f"{OWNER}: argument `seed` must be None or an int; received {seed!r}.")
+    ablations = _ablations(ablation)
+    nm = parse_pattern(pattern, OWNER) if pattern is not None else None
+    if nm is None:
+        if sparsity is None:
+            raise ValueError(f"{OWNER}: argument `sparsity` is required (a float in [0, 1)) unless a `pattern` is given.")
+        sparsity = check_sparsity("sparsity", sparsity, OWNER)
+    else:
+        implied = 1.0 - nm[0] / nm[1]
+        if sparsity is not None and abs(check_sparsity("sparsity", sparsity, OWNER) - implied) > 1e-9:
+            raise ValueError(f"{OWNER}: argument `sparsity` ({sparsity!r}) contradicts pattern {pattern!r} "
+                             f"(sparsity {implied:g}); pass sparsity=None.")
+        if not (isinstance(distribution, str) and distribution == "global"):
+            raise ValueError(f"{OWNER}: arguments `pattern` and `distribution` exclude each other; received distribution={distribution!r}.")
+        sparsity = implied
+    pruner = AtInitPruner(model, None, layers=layers)
+    weights = pruner.weights
+    axes = {w.name: reduction_axis(w) for w in weights} if nm is not None else {}
+    targets = None if nm is not None else layer_sparsities(weights, sparsity, distribution, OWNER)
+    n_iter = _iterations(method, iterations, pattern)
+    scorer = Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian)
+    rng = np.random.default_rng(None if seed is None else seed + 1)
+    masks: dict[str, np.ndarray] | None = None
+    for k in range(1, n_iter + 1):
+        scores = scorer(masks)
+        importance = scores.importance()
+        if "invert" in ablations:
+            importance = {name: -v for name, v in importance.items()}
+        if masks is not None:  # what is pruned stays pruned
+            importance = {name: np.where(masks[name] != 0, v, -np.inf) for name, v in importance.items()}
+        if nm is not None:
+            masks = {name: n_m_mask(v, nm[0], nm[1], axes[name], name) for name, v in importance.items()}
+            continue
+        fraction = k / n_iter
+        per_weight = None if targets is None else {n: _scheduled(s, fraction) for n, s in targets.items()}
+        masks = score_masks(importance, _scheduled(sparsity, fraction), per_weight)
+    assert masks is not None
+    if "shuffle" in ablations:
+        masks = {name: rng.permutation(m.ravel()).reshape(m.shape) for name, m in masks.items()}
+    if "reinit" in ablations:
+        for w in weights:
+            w.variable.assign(_redraw(w, rng))
+    pruner.set_masks(masks)
+    pruner.method, pruner.ablation, pruner.iterations, pruner.pattern = scorer.method, ablations, n_iter, pattern
+    pruner.scores, pruner.targets = scores, targets
+    return pruner

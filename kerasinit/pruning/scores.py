@@ -1,0 +1,248 @@
+"""Saliency scores for pruning at initialization (the methods of ``prune_at_init``).
+
+Each score is one array per prunable weight, keyed ``"layer/attr"`` as the masks are:
+
+* ``"magnitude"``: ``|w|``.
+* ``"random"``: i.i.d. uniform numbers (a random mask at the chosen densities).
+* ``"snip"``: connection sensitivity ``|g ⊙ w|`` with ``g = ∂L/∂w`` on mini-batches (the mean
+  gradient when several are given); Lee, Ajanthan & Torr, "SNIP: Single-shot network pruning
+  based on connection sensitivity", ICLR 2019.
+* ``"grasp"``: gradient signal preservation ``S = −w ⊙ (H g)``, H the Hessian of the loss and g
+  its gradient (both averaged over the batches); the weights with the *largest* S are removed.
+  Wang, Zhang & Grosse, "Picking winning tickets before training by preserving gradient flow",
+  ICLR 2020. H g comes from double backprop on TensorFlow, JAX and PyTorch; ``hessian=
+  "finite-difference"`` uses the central difference ``(∇L(w + εg) − ∇L(w − εg)) / 2ε`` instead
+  (also the fallback on a backend without double backprop). :attr:`Scores.hessian` says which.
+  g and H are taken over the pruned weights only, the other weights held fixed (as the
+  authors' code does: the Hessian block of the prunable kernels).
+  (Wang et al.'s code also divides the logits by a temperature of 200; that is not done here.)
+* ``"synflow"``: data-free iterative synaptic flow, ``S = w ⊙ ∂R/∂w`` with every weight and
+  bias replaced by its absolute value (BatchNorm's statistics too, BatchNorm in inference mode),
+  an all-ones input and ``R = Σ model(1)``; Tanaka, Kunin, Yamins & Ganguli, "Pruning neural
+  networks without any data by iteratively conserving synaptic flow", NeurIPS 2020. The model's
+  variables are never assigned: the absolute values go through ``stateless_call``, so the signed
+  weights are untouched. One call here is one SynFlow iteration; ``prune_at_init`` iterates.
+
+Gradients are backend-specific and live in ``_grads_tf``, ``_grads_jax`` and ``_grads_torch``,
+imported on first use by backend name; this module uses ``keras.ops`` only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasinit._arrays import to_numpy
+from kerasinit._validation import check_choice
+from kerasinit.pruning._functional import ModelFunction
+from kerasinit.pruning.selection import PrunableWeight
+
+METHODS = ("magnitude", "random", "snip", "grasp", "synflow")
+DATA_METHODS = ("snip", "grasp")
+HESSIANS = ("auto", "double-backprop", "finite-difference")
+#: backend name -> module with ``gradient(fn)``, ``hessian_vector(fn)`` and ``HESSIAN``.
+GRADIENT_MODULES: dict[str, str] = {
+    "tensorflow": "kerasinit.pruning._grads_tf",
+    "jax": "kerasinit.pruning._grads_jax",
+    "torch": "kerasinit.pruning._grads_torch",
+}
+
+Batch = tuple[Any, Any]
+
+
+@dataclass
+class Scores:
+    """The scores of one method.
+
+    Attributes:
+        method: one of :data:`METHODS`.
+        scores: ``{"layer/attr": array}``, the paper's score (GraSP: ``−w ⊙ Hg``).
+        keep_largest: True if the largest scores are kept; False for GraSP (largest removed).
+        hessian: GraSP only: ``"double-backprop"`` or ``"finite-difference"``.
+        batches: how many data batches were averaged (0 for the data-free methods).
+    """
+
+    method: str
+    scores: dict[str, np.ndarray]
+    keep_largest: bool = True
+    hessian: str | None = None
+    batches: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def importance(self) -> dict[str, np.ndarray]:
+        """Scores oriented so that larger means keep (GraSP negated), NaN as −inf."""
+        sign = 1.0 if self.keep_largest else -1.0
+        return {k: np.nan_to_num(sign * v.astype("float64"), nan=-np.inf) for k, v in self.scores.items()}
+
+
+def _backend_gradients() -> Any:
+    backend = keras.backend.backend()
+    if backend not in GRADIENT_MODULES:
+        raise ValueError(
+            f"pruning scores with gradients need one of the backends {sorted(GRADIENT_MODULES)}; running {backend!r}. "
+            "Use method 'magnitude' or 'random' on this backend."
+        )
+    return importlib.import_module(GRADIENT_MODULES[backend])
+
+
+def _tensor(x: Any) -> Any:
+    return keras.tree.map_structure(keras.ops.convert_to_tensor, x)
+
+
+def batches(data: Any, owner: str = "prune_at_init") -> list[Batch]:
+    """``data`` as a list of ``(x, y)`` batches: one ``(x, y)`` pair, or an iterable of pairs."""
+    if data is None:
+        raise ValueError(f"{owner}: argument `data` is required for the methods {list(DATA_METHODS)}: an (x, y) batch "
+                         "or an iterable of (x, y) batches.")
+    if isinstance(data, tuple | list) and len(data) == 2 and (hasattr(data[0], "shape") or isinstance(data[0], dict)):
+        pairs: Iterable[Any] = [data]
+    else:
+        pairs = data
+    out = []
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ValueError(f"{owner}: argument `data` must be an (x, y) pair or an iterable of (x, y) pairs; "
+                             f"found an item of type {type(pair).__name__}.")
+        out.append((_tensor(pair[0]), _tensor(pair[1])))
+    if not out:
+        raise ValueError(f"{owner}: argument `data` holds no batches.")
+    return out
+
+
+def loss_objective(model: keras.layers.Layer, loss: Any, owner: str = "prune_at_init") -> Any:
+    """``(y, y_pred) -> mean loss`` from ``loss`` or the compiled model's loss."""
+    loss = loss if loss is not None else getattr(model, "loss", None)
+    if loss is None:
+        raise ValueError(f"{owner}: argument `loss` is required for SNIP and GraSP when the model is not compiled "
+                         "(e.g. loss='sparse_categorical_crossentropy').")
+    fn = keras.losses.get(loss)
+    return lambda y, y_pred: keras.ops.mean(fn(y, y_pred))
+
+
+def _masked(weights: Sequence[PrunableWeight], masks: Mapping[str, np.ndarray] | None) -> list[np.ndarray]:
+    values = [to_numpy(w.variable) for w in weights]
+    if masks:
+        values = [v * masks[w.name].astype(v.dtype) if w.name in masks else v for w, v in zip(weights, values, strict=True)]
+    return values
+
+
+def _mean_gradient(grad: Any, targets: list[Any], values: Any, data: list[Batch]) -> list[np.ndarray]:
+    total: list[np.ndarray] | None = None
+    for x, y in data:
+        _, g = grad(targets, values, x, y)
+        g = [to_numpy(a).astype("float64") for a in g]
+        total = g if total is None else [a + b for a, b in zip(total, g, strict=True)]
+    assert total is not None
+    return [a / len(data) for a in total]
+
+
+def _hessian_gradient(module: Any, fn: ModelFunction, grad: Any, targets: list[Any], values: Any, data: list[Batch],
+                      g: list[np.ndarray], hessian: str) -> tuple[list[np.ndarray], str]:
+    """Mean over batches of H_b g, by double backprop or by central finite differences."""
+    how = hessian
+    if how == "auto":
+        how = getattr(module, "HESSIAN", "finite-difference")
+    dtype = [keras.backend.standardize_dtype(t.dtype) for t in targets]
+    v = [keras.ops.convert_to_tensor(a.astype(d)) for a, d in zip(g, dtype, strict=True)]
+    if how == "double-backprop":
+        hvp = module.hessian_vector(fn)
+        total = None
+        for x, y in data:
+            h = [to_numpy(a).astype("float64") for a in hvp(targets, values, x, y, v)]
+            total = h if total is None else [a + b for a, b in zip(total, h, strict=True)]
+        assert total is not None
+        return [a / len(data) for a in total], how
+    # central difference along g: ε scaled so the step is 1e-3 of the weights' norm
+    w = [to_numpy(t).astype("float64") for t in targets]
+    g_norm = float(np.sqrt(sum(float((a * a).sum()) for a in g))) or 1.0
+    w_norm = float(np.sqrt(sum(float((a * a).sum()) for a in w))) or 1.0
+    eps = 1e-3 * w_norm / g_norm
+    plus = [keras.ops.convert_to_tensor((a + eps * b).astype(d)) for a, b, d in zip(w, g, dtype, strict=True)]
+    minus = [keras.ops.convert_to_tensor((a - eps * b).astype(d)) for a, b, d in zip(w, g, dtype, strict=True)]
+    gp = _mean_gradient(grad, plus, values, data)
+    gm = _mean_gradient(grad, minus, values, data)
+    return [(a - b) / (2 * eps) for a, b in zip(gp, gm, strict=True)], how
+
+
+def _synflow_input(model: keras.layers.Layer, data: Any) -> Any:
+    """All-ones input of batch size 1, shaped like the model's inputs (or like ``data``'s x)."""
+    if data is not None:
+        x = data[0] if isinstance(data, tuple | list) and len(data) == 2 else data
+        return keras.tree.map_structure(lambda a: keras.ops.ones((1, *tuple(a.shape)[1:]), dtype="float32"), x)
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        raise ValueError("synflow: the model has no symbolic inputs (subclassed?); pass `data` (an input batch) "
+                         "so that its shape is known.")
+    ones = [keras.ops.ones((1, *tuple(i.shape)[1:]), dtype=i.dtype) for i in inputs]
+    return ones[0] if len(ones) == 1 else ones
+
+
+class Scorer:
+    """Scores of ``weights`` (from ``select(model, ...)``) by ``method``, recomputed on each call with given masks.
+
+    The gradient function is built (and on TensorFlow/JAX compiled) once, so iterating, as SynFlow
+    does, traces once. ``data``: SNIP/GraSP: an ``(x, y)`` batch or an iterable of batches
+    (gradients averaged); SynFlow: optional, an input batch giving the input shape. ``loss``:
+    the SNIP/GraSP objective (default: the compiled model's loss). ``hessian``: how GraSP gets
+    H g, one of :data:`HESSIANS`. ``seed``: the random scores.
+    """
+
+    def __init__(self, model: keras.layers.Layer, weights: Sequence[PrunableWeight], method: str, data: Any = None, *,
+                 loss: Any = None, seed: int | None = None, hessian: str = "auto") -> None:
+        self.method = check_choice("method", method, METHODS, owner="prune_at_init")
+        self.hessian = check_choice("hessian", hessian, HESSIANS, owner="prune_at_init")
+        self.model, self.weights = model, list(weights)
+        self.names = [w.name for w in self.weights]
+        self._rng = np.random.default_rng(seed)
+        if self.method in ("magnitude", "random"):
+            return
+        self._module = _backend_gradients()
+        variables = [w.variable for w in self.weights]
+        if self.method == "synflow":
+            self._fn = ModelFunction(model, variables, lambda y, y_pred: keras.ops.sum(keras.ops.sum(y_pred)))
+            # every float weight, bias and BatchNorm statistic by its absolute value (Tanaka et al.'s linearization)
+            self._values = tuple([keras.ops.abs(v) if "float" in keras.backend.standardize_dtype(v.dtype) else v
+                                  for v in group] for group in self._fn.values())
+            self._ones = _synflow_input(model, data)
+        else:
+            self._data = batches(data)
+            self._fn = ModelFunction(model, variables, loss_objective(model, loss))
+            self._values = self._fn.values()
+        self._grad = self._module.gradient(self._fn)
+
+    def __call__(self, masks: Mapping[str, np.ndarray] | None = None) -> Scores:
+        """The scores with ``masks`` (``{"layer/attr": uint8}``) applied to the weights first."""
+        masked = _masked(self.weights, masks)
+        names = self.names
+        if self.method == "magnitude":
+            return Scores(self.method, {n: np.abs(v) for n, v in zip(names, masked, strict=True)})
+        if self.method == "random":
+            return Scores(self.method, {n: self._rng.random(v.shape) for n, v in zip(names, masked, strict=True)})
+        if self.method == "synflow":
+            targets = [keras.ops.convert_to_tensor(np.abs(v)) for v in masked]
+            r, g = self._grad(targets, self._values, self._ones, None)
+            out = {n: to_numpy(a).astype("float64") * np.abs(v) for n, a, v in zip(names, g, masked, strict=True)}
+            if not np.isfinite(float(to_numpy(r))) or not all(np.isfinite(a).all() for a in out.values()):
+                raise ValueError("synflow: R = Σ model(1) overflowed float32 with |w| (a very deep model?); scale the "
+                                 "initial weights down (scores are invariant to a per-layer scale) or prune fewer layers.")
+            return Scores(self.method, out)
+        targets = [keras.ops.convert_to_tensor(v) for v in masked]
+        g = _mean_gradient(self._grad, targets, self._values, self._data)
+        if self.method == "snip":
+            return Scores(self.method, {n: np.abs(a * v) for n, a, v in zip(names, g, masked, strict=True)},
+                          batches=len(self._data))
+        hg, how = _hessian_gradient(self._module, self._fn, self._grad, targets, self._values, self._data, g, self.hessian)
+        out = {n: -v.astype("float64") * a for n, a, v in zip(names, hg, masked, strict=True)}
+        return Scores(self.method, out, keep_largest=False, hessian=how, batches=len(self._data))
+
+
+def compute_scores(model: keras.layers.Layer, weights: Sequence[PrunableWeight], method: str, data: Any = None, *,
+                   loss: Any = None, masks: Mapping[str, np.ndarray] | None = None, seed: int | None = None,
+                   hessian: str = "auto") -> Scores:
+    """One evaluation of :class:`Scorer` (``masks`` applied to the weights first)."""
+    return Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian)(masks)
