@@ -1,5 +1,6 @@
 """kerasinit initializers: Keras mirrors, tutorial and Kwon variants, registry, gains."""
 
+from kerasinit.initializers import modern_policies  # noqa: F401 - registers the structure-aware policies
 from kerasinit.initializers.base import Description, KerasinitInitializer
 from kerasinit.initializers.fans import DEFAULT_NEGATIVE_SLOPE, compute_fans, gain
 from kerasinit.initializers.kwon import (
@@ -33,6 +34,7 @@ from kerasinit.initializers.mirrors import (
 )
 from kerasinit.initializers.policy import recommend, reinitialize
 from kerasinit.initializers.registry import CATALOGUE, deserialize, get, serialize
+from kerasinit.initializers.residual import ResidualBlock, find_residual_blocks
 from kerasinit.initializers.snapshot import FromArray
 from kerasinit.initializers.structured import DeltaOrthogonal, Dirac, SparseNormal
 from kerasinit.initializers.tutorial import (
@@ -59,7 +61,7 @@ __all__ = [
     "KerasinitInitializer", "KwonLogisticNormal", "KwonLogisticUniform", "KwonNormal", "KwonReluNormal",
     "KwonReluUniform", "KwonTanhNormal", "KwonTanhUniform", "KwonUniform", "LeakyHeNormal",
     "LeakyHeUniform", "LecunNormal", "LecunUniform", "NormalizedXavierUniform", "Ones", "Orthogonal",
-    "PlainHeNormal", "RandomNormal", "RandomUniform", "SparseNormal", "TruncatedNormal", "VarianceScaling",
-    "XavierNormal", "XavierUniform", "ZerO", "Zeros", "compute_fans", "deserialize", "gain", "get", "lsuv", "recommend", "reinitialize",
+    "PlainHeNormal", "RandomNormal", "ResidualBlock", "RandomUniform", "SparseNormal", "TruncatedNormal", "VarianceScaling",
+    "XavierNormal", "XavierUniform", "ZerO", "Zeros", "compute_fans", "deserialize", "find_residual_blocks", "gain", "get", "lsuv", "recommend", "reinitialize",
     "serialize",
 ]

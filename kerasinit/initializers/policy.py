@@ -9,7 +9,7 @@ Klambauer et al. (2017) for SELU -> LeCun normal.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -26,6 +26,10 @@ LEAKY = ("leaky_relu",)
 LECUN = ("selu",)
 #: Activation names :func:`recommend` knows.
 KNOWN_ACTIVATIONS = GLOROT + HE + LEAKY + LECUN
+
+#: Structure-aware policies (name -> function(model, seed=...) returning the report), filled by
+#: kerasinit.initializers.modern_policies: "fixup", "skipinit", "gpt2", "t_fixup", "mimetic".
+STRUCTURAL_POLICIES: dict[str, Callable[..., Any]] = {}
 
 _ACTIVATION_LAYERS = {"ReLU": "relu", "ELU": "elu", "Softmax": "softmax", "LeakyReLU": "leaky_relu", "PReLU": "leaky_relu"}
 
@@ -146,7 +150,10 @@ def reinitialize(model: keras.layers.Layer, policy: Any = "auto", seed: int | No
     ``policy``: ``"auto"`` (by each layer's activation, see :func:`recommend`; a linear layer
     followed by an activation layer takes that activation), an initializer or its name for every
     kernel, or a mapping ``{layer name | layer class name | layer class: initializer}`` (layers not
-    in the mapping are left alone). Recurrent kernels always get ``Orthogonal`` (Keras's default).
+    in the mapping are left alone), or a structure-aware policy that finds residual blocks and
+    attention layers itself and changes only what its paper names: ``"fixup"``, ``"skipinit"``,
+    ``"gpt2"``, ``"t_fixup"``, ``"mimetic"`` (see :mod:`kerasinit.initializers.modern_policies`; their
+    reports add the columns block, role, scale and reason). Recurrent kernels always get ``Orthogonal`` (Keras's default).
     With an int ``seed`` the i-th kernel is drawn with seed ``seed + i`` (reproducible, distinct).
     Works for Sequential, functional, subclassed and nested models. The report (a pandas
     DataFrame) has one row per re-drawn weight: layer, class, weight, shape, activation,
@@ -167,6 +174,11 @@ def reinitialize(model: keras.layers.Layer, policy: Any = "auto", seed: int | No
         )
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"reinitialize: argument `seed` must be None or an int; received {seed!r}.")
+    if isinstance(policy, str) and policy in STRUCTURAL_POLICIES:
+        report = STRUCTURAL_POLICIES[policy](model, seed=seed)
+        if verbose:
+            print(report.to_string(index=False))
+        return report
     if isinstance(policy, Mapping):
         names = {layer.name for layer in iter_layers(model)} | {type(layer).__name__ for layer in iter_layers(model)}
         unknown = [k for k in policy if isinstance(k, str) and k not in names]
