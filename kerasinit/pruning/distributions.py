@@ -80,10 +80,15 @@ def layer_sparsities(weights: Sequence[PrunableWeight], sparsity: float, distrib
 
 
 def _top(flat: np.ndarray, k: int) -> np.ndarray:
-    """Boolean vector keeping the ``k`` largest of ``flat`` (lower index first among ties)."""
-    keep = np.zeros(flat.size, bool)
-    if k > 0:
-        keep[np.argsort(-flat, kind="stable")[:k]] = True
+    """Boolean vector keeping the ``k`` largest of ``flat`` (lower index first among ties); O(n)."""
+    n = flat.size
+    if k >= n or k <= 0:
+        return np.full(n, k > 0)
+    threshold = np.partition(flat, n - k)[n - k]  # the k-th largest
+    keep = flat > threshold
+    need = k - int(np.count_nonzero(keep))
+    if need > 0:
+        keep[np.flatnonzero(flat == threshold)[:need]] = True
     return keep
 
 
