@@ -3,6 +3,7 @@ instability. Real small models, fixed seeds, no mocks, no downloads."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -232,5 +233,9 @@ def test_mirrored_strategy_run_has_the_single_device_masks(tmp_path):
         assert sorted(one) == sorted(two)
         for name in one:
             np.testing.assert_array_equal(one[name], two[name], err_msg=f"round {rnd} {name}")
+    rows = {run: json.loads((tmp_path / run / "results.json").read_text())["rows"] for run in ("one", "two")}
+    for a, b in zip(rows["one"], rows["two"], strict=True):  # validation under the strategy = on one device
+        assert a["ticket"]["val_loss"] == pytest.approx(b["ticket"]["val_loss"], rel=1e-4)
+        assert a["ticket"]["early_stop_step"] == b["ticket"]["early_stop_step"]
     first = dict(np.load(tmp_path / "one" / "seed_0" / "masks_round_1.npz"))
     assert all(0 < m.mean() < 1 for m in first.values())  # really pruned, not all-kept

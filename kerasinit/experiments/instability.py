@@ -21,7 +21,7 @@ from kerasinit._validation import check_int
 from kerasinit.experiments.datasets import load
 from kerasinit.experiments.lottery import parse_rewind
 from kerasinit.experiments.models import assign_weights, instantiate, model_weights
-from kerasinit.experiments.training import steps_per_epoch, train
+from kerasinit.experiments.training import evaluate_arrays, steps_per_epoch, train
 
 
 @dataclass
@@ -96,7 +96,7 @@ def instability(
     ``theta_k`` is given; ``mask`` (``{"layer/kernel": uint8}``, e.g. a ticket's) is applied to both
     copies. ``seeds``: the two data orders (equal seeds give barrier 0 exactly).
     """
-    from kerasinit.pruning import Pruner
+    from kerasinit.pruning import Pruner, PruningCallback
 
     points = check_int("points", points, 2)
     if len(seeds) != 2:
@@ -118,15 +118,15 @@ def instability(
         assign_weights(net, theta_k)
         if pruner is not None:
             pruner.set_masks(dict(zip(pruner.masks, mask.values(), strict=True)))
-        train(net, ds, seed=int(s), start_step=start, **settings)
+        train(net, ds, seed=int(s), start_step=start, callbacks=[] if pruner is None else [PruningCallback(pruner=pruner)],
+              **settings)
         ends.append(model_weights(net))
     alphas = [float(a) for a in np.linspace(0.0, 1.0, points)]
     errors = []
     for a in alphas:
         assign_weights(net, [(1 - a) * ends[0][key] + a * ends[1][key] for key in ends[0]])
         _recompute_bn(net, ds.x_train, batch_size)
-        _, acc = net.evaluate(ds.x_test, ds.y_test, batch_size=max(batch_size, 256), verbose=0)
-        errors.append(1.0 - float(acc))
+        errors.append(1.0 - evaluate_arrays(net, ds.x_test, ds.y_test)["accuracy"])
     barrier = max(errors) - (errors[0] + errors[-1]) / 2
     return InstabilityResult(alphas=alphas, errors=errors, barrier=float(barrier if math.isfinite(barrier) else math.nan),
                              rewind=rewind, seeds=[int(s) for s in seeds], round=round_)

@@ -48,7 +48,7 @@ from kerasinit.experiments.results import (
     text_table,
 )
 from kerasinit.experiments.training import steps_per_epoch, train
-from kerasinit.pruning import Pruner, global_masks, magnitude_mask, random_mask
+from kerasinit.pruning import Pruner, PruningCallback, global_masks, magnitude_mask, random_mask
 
 KINDS = ("ticket", "reinit", "random")
 CONTROLS = ("reinit", "random")
@@ -370,12 +370,12 @@ def run_lottery(
                 return {w.name: to_numpy(w.variable) for w in pruner.weights}
 
             def run(kind: str, rnd: int, start_step: int, snapshot_at: int | None = None, net: keras.Model = net,
-                    seed: int = seed) -> Any:
+                    seed: int = seed, pruner: Pruner = pruner) -> Any:
                 bar.describe(f"seed {seed} round {rnd} {kind}")
                 if on_train_begin is not None:
                     on_train_begin(kind, rnd, net)
-                return train(net, ds, seed=seed, start_step=start_step, snapshot_at=snapshot_at, callbacks=extra,
-                             **settings)
+                return train(net, ds, seed=seed, start_step=start_step, snapshot_at=snapshot_at,
+                             callbacks=[PruningCallback(pruner=pruner), *extra], **settings)
 
             full = {n: np.ones(pruner.masks[n].shape, "uint8") for n in names}
             last = max((r for (s, r) in saved if s == seed), default=None)

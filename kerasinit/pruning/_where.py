@@ -5,7 +5,8 @@ hot path. On TensorFlow, ``keras.ops.where`` lowers to ``SelectV2``, whose broad
 ~1.6x as long as the plain ``Select`` kernel on equal shapes (136 vs 85 µs for a 784x300 float32
 tensor on 2 CPU cores; benchmarks/RESULTS.md): TensorFlow gets ``Select`` with a same-shape zero
 tensor, every other backend ``keras.ops.where``. TensorFlow is imported only when it is Keras's
-backend (it is loaded already), so the core stays backend-neutral.
+backend (it is loaded already), so the core stays backend-neutral. ``is_traced`` tells, on JAX,
+whether a mask reaches a compiled step as state or was baked into it as a constant.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ def _kernel(backend: str) -> Callable[[Any, Any], Any]:
 
         return lambda mask, w: tf.raw_ops.Select(condition=mask, x=w, y=tf.zeros_like(w))
     return lambda mask, w: keras.ops.where(mask, w, keras.ops.zeros((), w.dtype))
+
+
+def is_traced(value: Any) -> bool:
+    """Whether ``value`` is a JAX tracer (a value the compiled step reads from its state), not a constant."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax  # loaded already: it is Keras's backend
+
+    return isinstance(value, jax.core.Tracer)
 
 
 def keep_where(mask: Any, w: Any) -> Any:

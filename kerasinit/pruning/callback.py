@@ -37,7 +37,11 @@ class PruningCallback(keras.callbacks.Callback):
     """Prune ``self.model`` by ``schedule`` while it trains.
 
     Either give a ``schedule`` (and optionally ``layers``, ``scope``, ``overrides``, as for
-    :class:`Pruner`; the pruner is built at ``on_train_begin``) or a ready ``pruner``.
+    :class:`Pruner`; the pruner is built at ``on_train_begin``) or a ready ``pruner``. A pruner
+    without a schedule keeps its masks fixed (a lottery ticket, a mask pruned at initialization):
+    the callback then updates nothing; on JAX it binds the masks to the compiled step's state, so
+    that new masks installed between two ``fit`` calls need no re-tracing. (Fixed masks hold
+    through ``fit`` without it on every backend; on JAX each new mask then costs a re-trace.)
     """
 
     def __init__(
@@ -51,8 +55,6 @@ class PruningCallback(keras.callbacks.Callback):
         super().__init__()
         if (schedule is None) == (pruner is None):
             raise ValueError("PruningCallback: give exactly one of arguments `schedule` or `pruner`.")
-        if pruner is not None and pruner.schedule is None:
-            raise ValueError("PruningCallback: argument `pruner` has no schedule.")
         if schedule is not None and not isinstance(schedule, PruningSchedule):
             raise TypeError(f"PruningCallback: argument `schedule` must be a kerasinit PruningSchedule; received {schedule!r}.")
         self.pruner = pruner
@@ -66,6 +68,9 @@ class PruningCallback(keras.callbacks.Callback):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
             raise ValueError("PruningCallback: the model has no optimizer; compile it before fit().")
+        if self.pruner is not None and self.pruner.schedule is None and self.pruner.model is not self.model:
+            raise ValueError("PruningCallback: argument `pruner` (fixed masks, no schedule) prunes another model "
+                             "than the one being trained; build the Pruner on the model passed to fit().")
         if self.pruner is None or self.pruner.model is not self.model:
             self.pruner = Pruner(self.model, **self._spec)
         self._jax = keras.backend.backend() == "jax"
@@ -78,7 +83,8 @@ class PruningCallback(keras.callbacks.Callback):
                 _MASKED_STEPS[self.model] = self.model.train_function
         self._step = int(to_numpy(optimizer.iterations))
         self._span = int(getattr(self.model, "steps_per_execution", 1) or 1)
-        self._warn_if_idle()
+        if self.pruner.schedule is not None:
+            self._warn_if_idle()
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         if self._jax:
@@ -123,6 +129,8 @@ class PruningCallback(keras.callbacks.Callback):
         # Callback.model), which would also make fit re-gather it at every step: per batch, read the
         # model through `self.pruner.model` and sync only before an update.
         span = self._span
+        if self.pruner.schedule is None:  # fixed masks
+            return
         due = self.pruner.schedule.update_steps(self._step, self._step + span)
         if due:
             sparsity = self.pruner.schedule.sparsity(due[-1])

@@ -27,7 +27,7 @@ import numpy as np
 from keras.src.saving.keras_saveable import KerasSaveable
 
 from kerasinit._arrays import to_numpy
-from kerasinit.pruning._where import keep_where
+from kerasinit.pruning._where import is_traced, keep_where
 
 
 class Mask:
@@ -36,6 +36,9 @@ class Mask:
     def __init__(self, shape: Any) -> None:
         self.shape = tuple(int(d) for d in shape)
         self.variable = keras.Variable(np.ones(self.shape, bool), dtype="bool", trainable=False, name="prune_mask")
+        #: JAX: a step was traced with this mask as a constant (not bound to its state); a new mask
+        #: value must then retrace that step (``Pruner`` does), else it would keep the old one
+        self.baked = False
 
     def numpy(self) -> np.ndarray:
         """The mask as a uint8 NumPy array (1 = kept)."""
@@ -134,7 +137,12 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
         mask = self.for_variable(w)  # Keras passes the variable itself
         if self.inner is not None:
             w = self.inner(w)
-        return w if mask is None else keep_where(mask.variable, w)
+        if mask is None:
+            return w
+        value = mask.variable.value
+        if keras.backend.backend() == "jax" and not is_traced(value):
+            mask.baked = True
+        return keep_where(value, w)
 
     def get_config(self) -> dict[str, Any]:
         inner = keras.constraints.serialize(self.inner) if self.inner is not None else None

@@ -126,10 +126,14 @@ class Pruner:
         return [m.variable for m in self.masks.values()]
 
     def _masks_changed(self) -> None:
-        """On JAX, a train step traced while the masks were not part of its state holds them as constants."""
-        optimizer = getattr(self.model, "optimizer", None)
-        if keras.backend.backend() == "jax" and not is_bound(optimizer, self.mask_variables):
+        """On JAX, a train step traced while the masks were not part of its state holds them as constants:
+        retrace it (a step that reads them from its state, as ``PruningCallback`` binds them, needs nothing)."""
+        if keras.backend.backend() != "jax" or is_bound(getattr(self.model, "optimizer", None), self.mask_variables):
+            return
+        if any(m.baked for m in self.masks.values()):
             _reset_compiled_step(self.model)
+            for m in self.masks.values():
+                m.baked = False
 
     def get_masks(self) -> dict[str, np.ndarray]:
         """Every mask as a uint8 NumPy array, keyed ``"layer/attr"``."""
