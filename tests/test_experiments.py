@@ -194,8 +194,11 @@ def _lstm_model():
 
 @pytest.mark.parametrize("build_model", [_attention_model, _lstm_model], ids=["attention", "lstm"])
 def test_lottery_on_attention_and_recurrent_models(build_model, tmp_path):
+    monitor = kerasinit.VarianceMonitor(track=("weights", "activations"))  # a user callback in every training
     results = kerasinit.run_lottery(build_model(), _sequences(), rounds=2, rate=0.5, epochs=2, batch_size=32,
-                                    controls=("reinit",), learning_rate=1e-2, out=tmp_path)
+                                    controls=("reinit",), learning_rate=1e-2, out=tmp_path, callbacks=[monitor])
+    frame = monitor.to_pandas()
+    assert {"weights", "activations"} <= set(frame["kind"]) and frame["std"].notna().all()
     masks = dict(np.load(tmp_path / "seed_0" / "masks_round_2.npz"))
     inner = [n for n in masks if n.split("/")[0] in ("query", "key", "value", "attention_output") or "lstm" in n]
     # MultiHeadAttention's query/key/value/output kernels; LSTM's kernel and recurrent kernel
