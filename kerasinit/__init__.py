@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 #: Submodules and names loaded on first use, so ``import kerasinit`` stays light and backend-neutral.
 _LAZY = {
     "experiments": "kerasinit.experiments",
-    "monitor": "kerasinit.monitor", "plots": "kerasinit.plots", "pruning": "kerasinit.pruning",
+    "monitor": "kerasinit.monitor", "mup": "kerasinit.mup", "plots": "kerasinit.plots", "pruning": "kerasinit.pruning",
 }
 _LAZY_NAMES = {"VarianceMonitor": "kerasinit.monitor", "run_compare": "kerasinit.experiments.compare",
                "run_lottery": "kerasinit.experiments.lottery", "instability": "kerasinit.experiments.instability"}

@@ -262,6 +262,16 @@ enc = keras.Model(inp, layers.Add()([t, layers.Dense(16)(layers.Dense(32, activa
 out["t_fixup_scales"] = sorted(set(round(s, 6) for s in kerasinit.reinitialize(enc, policy="t_fixup", seed=0).scale))
 out["mimetic_rows"] = len(kerasinit.reinitialize(enc, policy="mimetic", seed=0))
 out["zero"] = keras.ops.convert_to_numpy(kerasinit.ZerO()((3, 3, 2, 8)))[1, 1].tolist()
+deltas = {}
+for kind in ("plain", "mup"):  # one Adam step: μP's per-variable learning rates on this backend
+    net = keras.Sequential([keras.Input((8,)), layers.Dense(128, activation="relu"), layers.Dense(128, activation="relu"),
+                            layers.Dense(1)])
+    net.set_weights([np.full(w.shape, 0.05, "float32") for w in net.get_weights()])
+    net.compile(kerasinit.mup.optimizer(net, 32, "adam", 1e-2) if kind == "mup" else keras.optimizers.Adam(1e-2), "mse")
+    before = [keras.ops.convert_to_numpy(v) for v in net.trainable_variables]
+    net.train_on_batch(data[:, :8], np.ones((128, 1), "float32"))
+    deltas[kind] = [float(np.abs(keras.ops.convert_to_numpy(v) - b).sum()) for v, b in zip(net.trainable_variables, before)]
+out["mup_lr_ratios"] = [round(m / p, 5) for m, p in zip(deltas["mup"], deltas["plain"])]
 print(json.dumps(out))
 """
 
@@ -280,3 +290,4 @@ def test_policies_on_backend(backend):
     assert out["he"] > 10 and out["fixup"] == pytest.approx(1.0, abs=1e-5) and out["fixup_rows"] == 20 * 4 + 2
     assert out["t_fixup_scales"] == [0.0, 0.67, 1.0] and out["mimetic_rows"] == 8
     np.testing.assert_allclose(out["zero"], 0.5 * np.array(kerasinit.initializers.zero.hadamard(2, 8)))
+    np.testing.assert_allclose(out["mup_lr_ratios"], [1.0, 1.0, 0.25, 1.0, 0.25, 1.0], rtol=1e-3)  # r = 128 / 32
