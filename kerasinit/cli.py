@@ -1,6 +1,6 @@
 """The ``kerasinit`` command (thin: parses, calls the library, prints).
 
-Subcommands: ``list``, ``describe``, ``plot-bounds``, ``compare``, ``lottery``.
+Subcommands: ``list``, ``describe``, ``plot-bounds``, ``compare``, ``lottery``, ``prune-at-init``.
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_compare_parser(sub)
     _add_lottery_parser(sub)
+    _add_prune_at_init_parser(sub)
     return parser
 
 
@@ -181,6 +182,48 @@ def _add_lottery_parser(sub: Any) -> None:
                    help="also measure the linear-mode-connectivity instability of the tickets of these rounds (e.g. 0,3)")
     p.add_argument("--out", default="kerasinit_lottery", help="folder for results, masks and θ0 (default kerasinit_lottery/)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming a run found in --out")
+
+
+def _sparsity_list(text: str) -> list[float]:
+    try:
+        values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sparsities must list numbers in [0, 1) like 0.5,0.9; received {text!r}") from None
+    if not values or not all(0.0 <= v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"--sparsities must list numbers in [0, 1) like 0.5,0.9; received {text!r}")
+    return values
+
+
+def _add_prune_at_init_parser(sub: Any) -> None:
+    p = sub.add_parser("prune-at-init", help="prune at initialization (SNIP, GraSP, SynFlow, magnitude, random), "
+                                             "train, compare test accuracy against sparsity")
+    _add_experiment_arguments(p, "lenet_300_100", "adam", 1.2e-3, 10, "1")
+    p.add_argument("--methods", default="snip,grasp,synflow,magnitude,random",
+                   help="comma-separated: snip, grasp, synflow, magnitude, random (default all)")
+    p.add_argument("--sparsities", type=_sparsity_list, default=_sparsity_list("0.5,0.8,0.9,0.95,0.98"),
+                   help="comma-separated sparsities in [0, 1) (default 0.5,0.8,0.9,0.95,0.98)")
+    p.add_argument("--distribution", default="global", help="global (default), uniform or erk")
+    p.add_argument("--iterations", type=_positive_int, default=None, help="score-and-prune rounds (default: SynFlow 100, others 1)")
+    p.add_argument("--ablation", default="", help="comma-separated controls of Frankle et al. 2021: shuffle, reinit, invert")
+    p.add_argument("--out", default="kerasinit_prune_at_init", help="folder for results and plot (default kerasinit_prune_at_init/)")
+    p.add_argument("--no-plots", action="store_true", help="write JSON and CSV only")
+
+
+def cmd_prune_at_init(args: argparse.Namespace) -> int:
+    from kerasinit.experiments.at_init import run_prune_at_init
+
+    ablation = [a.strip() for a in args.ablation.split(",") if a.strip()] or None
+    results = run_prune_at_init(args.model, args.dataset, [m for m in args.methods.split(",") if m.strip()],
+                                args.sparsities, args.seeds, distribution=args.distribution, ablation=ablation,
+                                iterations=args.iterations, epochs=args.epochs, batch_size=args.batch_size,
+                                optimizer=args.optimizer, learning_rate=args.lr, model_options=_mlp_options(args),
+                                out=args.out, plots=not args.no_plots)
+    if args.json:
+        print(results.to_json())
+        return 0
+    print(("mean ± std over seeds\n" if len(args.seeds) > 1 else "") + results.table())
+    print(f"wrote {args.out}/ (results.json, runs.csv{'' if args.no_plots else ', accuracy_vs_sparsity.png'})")
+    return 0
 
 
 def _console() -> Any:
@@ -308,7 +351,7 @@ def cmd_lottery(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"list": cmd_list, "describe": cmd_describe, "plot-bounds": cmd_plot_bounds, "compare": cmd_compare,
-            "lottery": cmd_lottery}
+            "lottery": cmd_lottery, "prune-at-init": cmd_prune_at_init}
 
 
 def _keras_json_backend() -> str | None:

@@ -21,7 +21,11 @@ Each score is one array per prunable weight, keyed ``"layer/attr"`` as the masks
   an all-ones input and ``R = Σ model(1)``; Tanaka, Kunin, Yamins & Ganguli, "Pruning neural
   networks without any data by iteratively conserving synaptic flow", NeurIPS 2020. The model's
   variables are never assigned: the absolute values go through ``stateless_call``, so the signed
-  weights are untouched. One call here is one SynFlow iteration; ``prune_at_init`` iterates.
+  weights are untouched. The output layers' activations (softmax, sigmoid, ...) are replaced by
+  the identity while scoring: R is the sum of the logits, as for the paper's logit-output
+  models (a softmax output sums to 1 whatever the weights, and ∂R/∂w would vanish). A separate
+  ``Softmax`` layer at the output is not seen through: give such a model a logits output.
+  One call here is one SynFlow iteration; ``prune_at_init`` iterates.
 
 Gradients are backend-specific and live in ``_grads_tf``, ``_grads_jax`` and ``_grads_torch``,
 imported on first use by backend name; this module uses ``keras.ops`` only.
@@ -29,8 +33,9 @@ imported on first use by backend name; this module uses ``keras.ops`` only.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,6 +187,29 @@ def _synflow_input(model: keras.layers.Layer, data: Any) -> Any:
     return ones[0] if len(ones) == 1 else ones
 
 
+def output_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """The layers producing ``model``'s outputs (functional and Sequential models; none otherwise)."""
+    outputs = getattr(model, "outputs", None) or []
+    found = [getattr(t, "_keras_history", (None,))[0] for t in keras.tree.flatten(outputs)]
+    return [layer for layer in found if isinstance(layer, keras.layers.Layer)]
+
+
+@contextlib.contextmanager
+def linear_outputs(model: keras.layers.Layer) -> Iterator[None]:
+    """Meanwhile, the output layers' ``activation`` is the identity (SynFlow scores the logits)."""
+    swapped = []
+    for layer in output_layers(model):
+        act = getattr(layer, "activation", None)
+        if callable(act) and act is not keras.activations.linear:
+            swapped.append((layer, act))
+            layer.activation = keras.activations.linear
+    try:
+        yield
+    finally:
+        for layer, act in swapped:
+            layer.activation = act
+
+
 class Scorer:
     """Scores of ``weights`` (from ``select(model, ...)``) by ``method``, recomputed on each call with given masks.
 
@@ -225,11 +253,16 @@ class Scorer:
             return Scores(self.method, {n: self._rng.random(v.shape) for n, v in zip(names, masked, strict=True)})
         if self.method == "synflow":
             targets = [keras.ops.convert_to_tensor(np.abs(v)) for v in masked]
-            r, g = self._grad(targets, self._values, self._ones, None)
+            with linear_outputs(self.model):
+                r, g = self._grad(targets, self._values, self._ones, None)
             out = {n: to_numpy(a).astype("float64") * np.abs(v) for n, a, v in zip(names, g, masked, strict=True)}
             if not np.isfinite(float(to_numpy(r))) or not all(np.isfinite(a).all() for a in out.values()):
                 raise ValueError("synflow: R = Σ model(1) overflowed float32 with |w| (a very deep model?); scale the "
                                  "initial weights down (scores are invariant to a per-layer scale) or prune fewer layers.")
+            # the flow through the kernels is about R per layer (exactly R without biases, conservation)
+            if masks is None and sum(float(a.sum()) for a in out.values()) <= 1e-4 * abs(float(to_numpy(r))):
+                raise ValueError("synflow: R = Σ model(1) does not depend on the weights (an output normalized by a "
+                                 "Softmax layer?); give the model a logits output for scoring.")
             return Scores(self.method, out)
         targets = [keras.ops.convert_to_tensor(v) for v in masked]
         g = _mean_gradient(self._grad, targets, self._values, self._data)

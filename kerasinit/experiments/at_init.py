@@ -1,0 +1,156 @@
+"""Pruning at initialization as an experiment: test accuracy against sparsity, per method (issue 13).
+
+>>> results = run_prune_at_init("lenet_300_100", "digits", methods=["snip", "synflow", "random"],
+...                             sparsities=[0.5, 0.9, 0.98], seeds=[0, 1], epochs=10)
+>>> print(results.table())     # mean ± std test accuracy per (method, sparsity)
+>>> results.save("out/")       # results.json, runs.csv and accuracy_vs_sparsity.png
+
+For every (method, sparsity, seed) a fresh copy of the model is drawn with the seed, pruned by
+:func:`kerasinit.pruning.prune_at_init` (SNIP and GraSP score one batch of ``score_samples``
+training examples; SynFlow needs no data), and trained with the experiments' one trainer
+(:func:`kerasinit.experiments.training.train`, ``model.fit``); the masks stay fixed through
+training. Each run records the test accuracy at the early-stop point and at the end, the achieved
+sparsity, and the layers the method emptied entirely (*layer collapse*, Tanaka et al. 2020).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kerasinit._validation import check_int
+from kerasinit.experiments.datasets import load
+from kerasinit.experiments.models import instantiate
+from kerasinit.experiments.results import atomic_write, finite, mean_std, text_table
+from kerasinit.experiments.training import train
+from kerasinit.pruning.at_init import prune_at_init
+from kerasinit.pruning.schedules import check_sparsity
+from kerasinit.pruning.scores import METHODS
+
+DEFAULT_METHODS = ("snip", "grasp", "synflow", "magnitude", "random")
+DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95, 0.98)
+
+
+@dataclass
+class AtInitResults:
+    """The runs of :func:`run_prune_at_init`: ``rows`` (one dict per method, sparsity and seed) and ``config``."""
+
+    config: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Mean and std over seeds of the test accuracy, per (method, sparsity) in run order."""
+        keys = list(dict.fromkeys((r["method"], r["sparsity"]) for r in self.rows))
+        out = []
+        for method, sparsity in keys:
+            runs = [r for r in self.rows if r["method"] == method and r["sparsity"] == sparsity]
+            mean, std = mean_std([r["test_accuracy"] for r in runs])
+            out.append({"method": method, "sparsity": sparsity, "test_accuracy_mean": mean, "test_accuracy_std": std,
+                        "collapsed_layers": max(len(r["collapsed_layers"]) for r in runs), "seeds": len(runs)})
+        return out
+
+    def table(self) -> str:
+        rows = [{"method": s["method"], "sparsity": f"{s['sparsity']:g}",
+                 "test acc": f"{s['test_accuracy_mean']:.4f} ± {s['test_accuracy_std']:.4f}",
+                 "collapsed layers": str(s["collapsed_layers"])} for s in self.summary()]
+        return text_table(rows, head=["method", "sparsity", "test acc", "collapsed layers"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return finite({"config": self.config, "rows": self.rows, "summary": self.summary()})
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save(self, out: str | os.PathLike[str], plots: bool = True) -> list[str]:
+        """Write results.json, runs.csv and (``plots``) accuracy_vs_sparsity.png; return the paths."""
+        os.makedirs(out, exist_ok=True)
+        written = [os.path.join(out, "results.json"), os.path.join(out, "runs.csv")]
+        atomic_write(written[0], self.to_json())
+        head = ["method", "sparsity", "seed", "achieved_sparsity", "test_accuracy", "final_test_accuracy",
+                "collapsed_layers", "seconds"]
+        lines = [",".join(head)] + [",".join(";".join(r[h]) if h == "collapsed_layers" else str(r[h]) for h in head)
+                                    for r in self.rows]
+        atomic_write(written[1], "\n".join(lines) + "\n")
+        if plots and self.rows:
+            from kerasinit.plots.at_init import plot_accuracy_vs_sparsity
+
+            written.append(os.path.join(out, "accuracy_vs_sparsity.png"))
+            plot_accuracy_vs_sparsity(self, out=written[-1])
+        return written
+
+
+def run_prune_at_init(
+    model: Any,
+    dataset: Any,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    sparsities: Sequence[float] = DEFAULT_SPARSITIES,
+    seeds: Sequence[int] = (0,),
+    *,
+    distribution: str | Mapping[str, float] = "global",
+    ablation: str | Sequence[str] | None = None,
+    iterations: int | None = None,
+    score_samples: int = 256,
+    epochs: int = 10,
+    batch_size: int = 64,
+    optimizer: str = "adam",
+    learning_rate: float = 1e-3,
+    model_options: Mapping[str, Any] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    plots: bool = True,
+) -> AtInitResults:
+    """Prune fresh copies of ``model`` at initialization by each method and sparsity, train them, compare.
+
+    ``model``: a zoo name, a ``.keras`` file, a ``keras.Model`` or a callable (as ``run_lottery`` takes);
+    ``dataset``: a built-in name, a file, arrays or a ``Dataset`` (``experiments.datasets.load``).
+    ``distribution``, ``ablation``, ``iterations``: as for :func:`~kerasinit.pruning.prune_at_init`
+    (``iterations`` applies to every method but ``"random"``).
+    ``score_samples``: training examples in SNIP's and GraSP's scoring batch. With ``out`` the results
+    are saved there (see :meth:`AtInitResults.save`).
+    """
+    owner = "run_prune_at_init"
+    methods = [m.strip() if isinstance(m, str) else m for m in ([methods] if isinstance(methods, str) else methods)]
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"{owner}: argument `methods` must hold names among {list(METHODS)}; received {m!r}.")
+    sparsities = [check_sparsity("sparsities", s, owner) for s in sparsities]
+    seeds = [check_int("seeds", s, 0, owner=owner) for s in seeds]
+    score_samples = check_int("score_samples", score_samples, 1, owner=owner)
+    if not methods or not sparsities or not seeds:
+        raise ValueError(f"{owner}: arguments `methods`, `sparsities` and `seeds` must not be empty.")
+    ds = load(dataset, seed=0)
+    config = {"model": model if isinstance(model, str) else type(model).__name__, "dataset": ds.name, "methods": methods,
+              "sparsities": sparsities, "seeds": seeds, "distribution": distribution, "ablation": ablation,
+              "iterations": iterations, "score_samples": score_samples, "epochs": epochs, "batch_size": batch_size,
+              "optimizer": optimizer, "learning_rate": learning_rate}
+    results = AtInitResults(config)
+    batch = (ds.x_train[:score_samples], ds.y_train[:score_samples])
+    for method in methods:
+        for sparsity in sparsities:
+            for seed in seeds:
+                start = time.perf_counter()
+                net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
+                pruner = prune_at_init(net, sparsity, method, batch if method in ("snip", "grasp") else None,
+                                       distribution=distribution, seed=seed,
+                                       iterations=None if method == "random" else iterations, ablation=ablation,
+                                       loss="sparse_categorical_crossentropy")
+                masks = pruner.get_masks()
+                collapsed = [name for name, m in masks.items() if not np.any(m)]
+                run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
+                            learning_rate=learning_rate)
+                results.rows.append({"method": method, "sparsity": sparsity, "seed": seed,
+                                     "achieved_sparsity": round(pruner.sparsity, 6), "test_accuracy": run.test_accuracy,
+                                     "final_test_accuracy": run.final_test_accuracy, "collapsed_layers": collapsed,
+                                     "hessian": pruner.scores.hessian, "diverged": run.diverged,
+                                     "seconds": round(time.perf_counter() - start, 3)})
+    if out is not None:
+        results.save(out, plots=plots)
+    return results
+
+
+__all__ = ["AtInitResults", "run_prune_at_init"]

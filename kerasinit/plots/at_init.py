@@ -1,0 +1,36 @@
+"""Figure for :func:`kerasinit.experiments.at_init.run_prune_at_init`: test accuracy against the percentage
+of weights remaining (log x-axis, dense on the left), one line per pruning-at-initialization method, as in
+Tanaka et al. (2020), Figure 6, and Frankle et al. (2021)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from kerasinit.plots._common import finish, pyplot
+
+
+def plot_accuracy_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = None) -> Any:
+    """``results``: an :class:`~kerasinit.experiments.at_init.AtInitResults`; mean over seeds, ±1 std band."""
+    summary = results.summary()
+    if not summary:
+        raise ValueError("argument `results` holds no runs.")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, method in enumerate(dict.fromkeys(s["method"] for s in summary)):
+        rows = sorted((s for s in summary if s["method"] == method), key=lambda s: s["sparsity"])
+        remaining = 100 * (1 - np.array([s["sparsity"] for s in rows]))
+        mean = np.array([s["test_accuracy_mean"] for s in rows], float)
+        std = np.array([s["test_accuracy_std"] for s in rows], float)
+        ax.plot(remaining, mean, "o-", color=f"C{i}", label=method, ms=4)
+        ax.fill_between(remaining, mean - std, mean + std, color=f"C{i}", alpha=0.2, lw=0)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("weights remaining (%)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"pruning at initialization: {results.config['model']} on {results.config['dataset']}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return finish(fig, out)
