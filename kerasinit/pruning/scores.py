@@ -11,8 +11,10 @@ Each score is one array per prunable weight, keyed ``"layer/attr"`` as the masks
   its gradient (both averaged over the batches); the weights with the *largest* S are removed.
   Wang, Zhang & Grosse, "Picking winning tickets before training by preserving gradient flow",
   ICLR 2020. H g comes from double backprop on TensorFlow, JAX and PyTorch; ``hessian=
-  "finite-difference"`` uses the central difference ``(∇L(w + εg) − ∇L(w − εg)) / 2ε`` instead
-  (also the fallback on a backend without double backprop). :attr:`Scores.hessian` says which.
+  "finite-difference"`` uses the central difference ``(∇L(w + εg) − ∇L(w − εg)) / 2ε`` instead,
+  and ``"auto"`` falls back to it when an operation has no second derivative on the backend
+  (PyTorch's fused CPU attention kernel in ``MultiHeadAttention``, for one). :attr:`Scores.hessian`
+  says which was used, :attr:`Scores.notes` why.
   g and H are taken over the pruned weights only, the other weights held fixed (as the
   authors' code does: the Hessian block of the prunable kernels).
   (Wang et al.'s code also divides the logits by a temperature of 200; that is not done here.)
@@ -70,6 +72,7 @@ class Scores:
         keep_largest: True if the largest scores are kept; False for GraSP (largest removed).
         hessian: GraSP only: ``"double-backprop"`` or ``"finite-difference"``.
         batches: how many data batches were averaged (0 for the data-free methods).
+        notes: what deviated from the default computation (GraSP's fallback to finite differences).
     """
 
     method: str
@@ -119,14 +122,43 @@ def batches(data: Any, owner: str = "prune_at_init") -> list[Batch]:
     return out
 
 
-def loss_objective(model: keras.layers.Layer, loss: Any, owner: str = "prune_at_init") -> Any:
-    """``(y, y_pred) -> mean loss`` from ``loss`` or the compiled model's loss."""
+_PROBABILITY_LOSSES = {  # cross-entropies on probabilities -> (output activation, the same loss on logits)
+    "sparse_categorical_crossentropy": ("softmax", keras.losses.sparse_categorical_crossentropy),
+    "categorical_crossentropy": ("softmax", keras.losses.categorical_crossentropy),
+    "binary_crossentropy": ("sigmoid", keras.losses.binary_crossentropy),
+}
+
+
+def _probability_loss(fn: Any) -> str | None:
+    """The name of ``fn`` if it is a cross-entropy on probabilities (function or Loss with from_logits=False)."""
+    if isinstance(fn, keras.losses.Loss):
+        config = fn.get_config()
+        name = getattr(getattr(fn, "fn", None), "__name__", None)
+        return name if name in _PROBABILITY_LOSSES and not config.get("from_logits", False) else None
+    name = getattr(fn, "__name__", None)
+    return name if name in _PROBABILITY_LOSSES else None
+
+
+def loss_objective(model: keras.layers.Layer, loss: Any, owner: str = "prune_at_init") -> tuple[Any, bool]:
+    """``(y, y_pred) -> mean loss`` from ``loss`` or the compiled model's loss, and whether it reads logits.
+
+    A cross-entropy on probabilities behind softmax (sigmoid) output layers is computed from the
+    logits instead (the output activations linear while scoring, see :func:`linear_outputs`): the same
+    loss, without the clipping of saturated probabilities that zeroes the gradient of an untrained
+    deep model on JAX and PyTorch (TensorFlow recovers the logits by itself).
+    """
     loss = loss if loss is not None else getattr(model, "loss", None)
     if loss is None:
         raise ValueError(f"{owner}: argument `loss` is required for SNIP and GraSP when the model is not compiled "
                          "(e.g. loss='sparse_categorical_crossentropy').")
     fn = keras.losses.get(loss)
-    return lambda y, y_pred: keras.ops.mean(fn(y, y_pred))
+    name = _probability_loss(fn)
+    outputs = output_layers(model)
+    if name is not None and outputs:
+        activation, on_logits = _PROBABILITY_LOSSES[name]
+        if all(getattr(layer, "activation", None) is getattr(keras.activations, activation) for layer in outputs):
+            return (lambda y, y_pred: keras.ops.mean(on_logits(y, y_pred, from_logits=True))), True
+    return (lambda y, y_pred: keras.ops.mean(fn(y, y_pred))), False
 
 
 def _masked(weights: Sequence[PrunableWeight], masks: Mapping[str, np.ndarray] | None) -> list[np.ndarray]:
@@ -146,23 +178,20 @@ def _mean_gradient(grad: Any, targets: list[Any], values: Any, data: list[Batch]
     return [a / len(data) for a in total]
 
 
-def _hessian_gradient(module: Any, fn: ModelFunction, grad: Any, targets: list[Any], values: Any, data: list[Batch],
-                      g: list[np.ndarray], hessian: str) -> tuple[list[np.ndarray], str]:
-    """Mean over batches of H_b g, by double backprop or by central finite differences."""
-    how = hessian
-    if how == "auto":
-        how = getattr(module, "HESSIAN", "finite-difference")
-    dtype = [keras.backend.standardize_dtype(t.dtype) for t in targets]
-    v = [keras.ops.convert_to_tensor(a.astype(d)) for a, d in zip(g, dtype, strict=True)]
-    if how == "double-backprop":
-        hvp = module.hessian_vector(fn)
-        total = None
-        for x, y in data:
-            h = [to_numpy(a).astype("float64") for a in hvp(targets, values, x, y, v)]
-            total = h if total is None else [a + b for a, b in zip(total, h, strict=True)]
-        assert total is not None
-        return [a / len(data) for a in total], how
-    # central difference along g: ε scaled so the step is 1e-3 of the weights' norm
+def _double_backprop(module: Any, fn: ModelFunction, targets: list[Any], values: Any, data: list[Batch],
+                     v: list[Any]) -> list[np.ndarray]:
+    hvp = module.hessian_vector(fn)
+    total: list[np.ndarray] | None = None
+    for x, y in data:
+        h = [to_numpy(a).astype("float64") for a in hvp(targets, values, x, y, v)]
+        total = h if total is None else [a + b for a, b in zip(total, h, strict=True)]
+    assert total is not None
+    return [a / len(data) for a in total]
+
+
+def _finite_difference(grad: Any, targets: list[Any], values: Any, data: list[Batch], g: list[np.ndarray],
+                       dtype: list[str]) -> list[np.ndarray]:
+    """Central difference of the gradient along g, the step ε·g being 1e-3 of the weights' norm."""
     w = [to_numpy(t).astype("float64") for t in targets]
     g_norm = float(np.sqrt(sum(float((a * a).sum()) for a in g))) or 1.0
     w_norm = float(np.sqrt(sum(float((a * a).sum()) for a in w))) or 1.0
@@ -171,7 +200,31 @@ def _hessian_gradient(module: Any, fn: ModelFunction, grad: Any, targets: list[A
     minus = [keras.ops.convert_to_tensor((a - eps * b).astype(d)) for a, b, d in zip(w, g, dtype, strict=True)]
     gp = _mean_gradient(grad, plus, values, data)
     gm = _mean_gradient(grad, minus, values, data)
-    return [(a - b) / (2 * eps) for a, b in zip(gp, gm, strict=True)], how
+    return [(a - b) / (2 * eps) for a, b in zip(gp, gm, strict=True)]
+
+
+def _hessian_gradient(module: Any, fn: ModelFunction, grad: Any, targets: list[Any], values: Any, data: list[Batch],
+                      g: list[np.ndarray], hessian: str, notes: list[str]) -> tuple[list[np.ndarray], str]:
+    """Mean over batches of H_b g and how it was computed.
+
+    ``"auto"``: double backprop where the backend module offers it, and finite differences if an
+    operation of the model has no second derivative there (e.g. PyTorch's fused CPU attention
+    kernel); the reason goes to ``notes``. ``"double-backprop"`` raises instead of falling back.
+    """
+    dtype = [keras.backend.standardize_dtype(t.dtype) for t in targets]
+    if hessian != "finite-difference" and getattr(module, "HESSIAN", None) == "double-backprop":
+        v = [keras.ops.convert_to_tensor(a.astype(d)) for a, d in zip(g, dtype, strict=True)]
+        try:
+            return _double_backprop(module, fn, targets, values, data, v), "double-backprop"
+        except (RuntimeError, NotImplementedError, LookupError) as exc:  # torch / TF: no second derivative of an op
+            if hessian == "double-backprop":
+                raise ValueError(f"grasp: double backprop failed on this model and backend ({exc}); "
+                                 "use hessian='finite-difference' or 'auto'.") from exc
+            notes.append(f"H g by finite differences: double backprop failed ({type(exc).__name__}: {str(exc)[:200]})")
+    elif hessian == "double-backprop":
+        raise ValueError(f"grasp: the {keras.backend.backend()!r} backend offers no double backprop; "
+                         "use hessian='finite-difference' or 'auto'.")
+    return _finite_difference(grad, targets, values, data, g, dtype), "finite-difference"
 
 
 def _synflow_input(model: keras.layers.Layer, data: Any) -> Any:
@@ -239,7 +292,8 @@ class Scorer:
             self._ones = _synflow_input(model, data)
         else:
             self._data = batches(data)
-            self._fn = ModelFunction(model, variables, loss_objective(model, loss))
+            objective, self._logits = loss_objective(model, loss)
+            self._fn = ModelFunction(model, variables, objective)
             self._values = self._fn.values()
         self._grad = self._module.gradient(self._fn)
 
@@ -265,13 +319,16 @@ class Scorer:
                                  "Softmax layer?); give the model a logits output for scoring.")
             return Scores(self.method, out)
         targets = [keras.ops.convert_to_tensor(v) for v in masked]
-        g = _mean_gradient(self._grad, targets, self._values, self._data)
-        if self.method == "snip":
-            return Scores(self.method, {n: np.abs(a * v) for n, a, v in zip(names, g, masked, strict=True)},
-                          batches=len(self._data))
-        hg, how = _hessian_gradient(self._module, self._fn, self._grad, targets, self._values, self._data, g, self.hessian)
+        with linear_outputs(self.model) if self._logits else contextlib.nullcontext():
+            g = _mean_gradient(self._grad, targets, self._values, self._data)
+            if self.method == "snip":
+                return Scores(self.method, {n: np.abs(a * v) for n, a, v in zip(names, g, masked, strict=True)},
+                              batches=len(self._data))
+            notes: list[str] = []
+            hg, how = _hessian_gradient(self._module, self._fn, self._grad, targets, self._values, self._data, g,
+                                        self.hessian, notes)
         out = {n: -v.astype("float64") * a for n, a, v in zip(names, hg, masked, strict=True)}
-        return Scores(self.method, out, keep_largest=False, hessian=how, batches=len(self._data))
+        return Scores(self.method, out, keep_largest=False, hessian=how, batches=len(self._data), notes=notes)
 
 
 def compute_scores(model: keras.layers.Layer, weights: Sequence[PrunableWeight], method: str, data: Any = None, *,
