@@ -419,3 +419,27 @@ def test_snip_on_a_softmax_output_scores_the_logits_cross_entropy():
     for a, b in zip(ours.values(), ref.values(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-9)
     assert soft.layers[-1].activation is keras.activations.softmax
+
+
+def test_channel_granularity_prunes_whole_output_channels_by_norm():
+    model = _conv_dense()
+    values = {w.name: np.asarray(w.variable).copy() for w in select(model)}
+    pruner = prune_at_init(model, 0.5, "magnitude", distribution="uniform", granularity="channel", norm="l1")
+    assert pruner.granularity == "channel"
+    for name, mask in pruner.get_masks().items():
+        v = values[name].reshape(-1, values[name].shape[-1])  # output channels last for Conv2D and Dense
+        m = mask.reshape(-1, mask.shape[-1])
+        kept = m.all(axis=0)
+        assert (m.any(axis=0) == kept).all()  # every channel all kept or all pruned
+        assert kept.sum() == keep_count(v.shape[1], 0.5)
+        norms = np.abs(v).sum(axis=0)
+        assert norms[kept].min() >= norms[~kept].max()  # the largest L1 norms kept (ln_structured's ranking)
+    shuffled = prune_at_init(_conv_dense(), 0.5, "snip", (np.ones((2, 8, 8, 4), "float32"), np.zeros((2, 4), "float32")),
+                             distribution="erk", granularity="channel", ablation="shuffle", seed=0, loss="mse")
+    for mask in shuffled.get_masks().values():
+        m = mask.reshape(-1, mask.shape[-1])
+        assert (m.any(axis=0) == m.all(axis=0)).all()
+    with pytest.raises(ValueError, match="granularity 'channel' prunes each layer's channels"):
+        prune_at_init(_conv_dense(), 0.5, "magnitude", granularity="channel")
+    with pytest.raises(ValueError, match=r"`granularity` must be one of \['weight', 'channel'\]"):
+        prune_at_init(_conv_dense(), 0.5, "magnitude", granularity="block")

@@ -27,7 +27,8 @@ import keras
 import numpy as np
 
 from kerasinit._arrays import to_numpy
-from kerasinit._validation import check_int, check_seed
+from kerasinit._validation import check_choice, check_int, check_seed
+from kerasinit.pruning.channels import NORMS, channel_scores, expand, kept_channels, output_axis
 from kerasinit.pruning.distributions import layer_sparsities, score_masks
 from kerasinit.pruning.patterns import n_m_mask, parse_pattern, reduction_axis
 from kerasinit.pruning.pruner import Pruner
@@ -36,6 +37,7 @@ from kerasinit.pruning.scores import Scorer, Scores
 from kerasinit.pruning.selection import PrunableWeight, Selector
 
 ABLATIONS = ("shuffle", "reinit", "invert")
+GRANULARITIES = ("weight", "channel")
 OWNER = "prune_at_init"
 
 
@@ -43,7 +45,7 @@ class AtInitPruner(Pruner):
     """The :class:`Pruner` returned by :func:`prune_at_init`, with what chose its masks.
 
     Attributes:
-        method, ablation, iterations, pattern: the arguments used.
+        method, ablation, iterations, pattern, granularity: the arguments used.
         scores: the last :class:`~kerasinit.pruning.scores.Scores` computed (GraSP: ``scores.hessian``
             says whether H g came from double backprop or finite differences).
         targets: ``{"layer/attr": target sparsity}`` (None for the global distribution).
@@ -53,6 +55,7 @@ class AtInitPruner(Pruner):
     ablation: tuple[str, ...]
     iterations: int
     pattern: str | None
+    granularity: str
     scores: Scores
     targets: dict[str, float] | None
 
@@ -112,6 +115,8 @@ def prune_at_init(
     pattern: str | None = None,
     loss: Any = None,
     hessian: str = "auto",
+    granularity: str = "weight",
+    norm: str = "l2",
 ) -> AtInitPruner:
     """Prune ``model`` before training by ``method`` and install fixed masks; train with ``fit`` afterwards.
 
@@ -133,6 +138,10 @@ def prune_at_init(
             (:mod:`kerasinit.pruning.patterns`), by score; replaces ``distribution``.
         loss: SNIP/GraSP objective (default: the compiled model's loss).
         hessian: GraSP's H g: ``"auto"`` (double backprop), ``"double-backprop"`` or ``"finite-difference"``.
+        granularity: ``"weight"`` or ``"channel"`` (whole output channels, ranked by the ``norm``, ``"l1"``
+            or ``"l2"``, of their scores; :mod:`kerasinit.pruning.channels`). Channels are pruned per
+            layer: ``distribution`` must then be ``"uniform"``, ``"erk"`` or a mapping; ``"shuffle"``
+            permutes whole channels.
 
     Returns:
         The installed :class:`AtInitPruner` (masks fixed: no ``PruningCallback`` needed in ``fit``).
@@ -154,9 +163,16 @@ def prune_at_init(
         if not (isinstance(distribution, str) and distribution == "global"):
             raise ValueError(f"{OWNER}: arguments `pattern` and `distribution` exclude each other; received distribution={distribution!r}.")
         sparsity = implied
+    granularity = check_choice("granularity", granularity, GRANULARITIES, owner=OWNER)
+    norm = check_choice("norm", norm, NORMS, owner=OWNER)
+    channels = granularity == "channel"
+    if channels and (nm is not None or (isinstance(distribution, str) and distribution == "global")):
+        raise ValueError(f"{OWNER}: granularity 'channel' prunes each layer's channels: give `distribution` as "
+                         "'uniform', 'erk' or a {layer: sparsity} dict (not 'global'), and no `pattern`.")
     pruner = AtInitPruner(model, None, layers=layers)
     weights = pruner.weights
     axes = {w.name: reduction_axis(w) for w in weights} if nm is not None else {}
+    out_axes = {w.name: output_axis(w) for w in weights} if channels else {}
     targets = None if nm is not None else layer_sparsities(weights, sparsity, distribution, OWNER)
     n_iter = _iterations(method, iterations, pattern)
     scorer = Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian)
@@ -165,6 +181,10 @@ def prune_at_init(
     for k in range(1, n_iter + 1):
         scores = scorer(masks)
         importance = scores.importance()
+        if channels:  # one score per channel, as a 1-D "weight"; pruned channels stay pruned
+            importance = {n: channel_scores(v, out_axes[n], norm) for n, v in importance.items()}
+            if masks is not None:
+                masks = {n: kept_channels(m, out_axes[n]).view(np.uint8) for n, m in masks.items()}
         if "invert" in ablations:
             importance = {name: -v for name, v in importance.items()}
         if masks is not None:  # what is pruned stays pruned
@@ -175,13 +195,18 @@ def prune_at_init(
         fraction = k / n_iter
         per_weight = None if targets is None else {n: _scheduled(s, fraction) for n, s in targets.items()}
         masks = score_masks(importance, _scheduled(sparsity, fraction), per_weight)
+        if channels:
+            shapes = {w.name: tuple(w.variable.shape) for w in weights}
+            masks = {n: expand(m.astype(bool), shapes[n], out_axes[n]) for n, m in masks.items()}
     assert masks is not None
-    if "shuffle" in ablations:
+    if "shuffle" in ablations and channels:
+        masks = {n: expand(rng.permutation(kept_channels(m, out_axes[n])), m.shape, out_axes[n]) for n, m in masks.items()}
+    elif "shuffle" in ablations:
         masks = {name: rng.permutation(m.ravel()).reshape(m.shape) for name, m in masks.items()}
     if "reinit" in ablations:
         for w in weights:
             w.variable.assign(_redraw(w, rng))
     pruner.set_masks(masks)
     pruner.method, pruner.ablation, pruner.iterations, pruner.pattern = scorer.method, ablations, n_iter, pattern
-    pruner.scores, pruner.targets = scores, targets
+    pruner.scores, pruner.targets, pruner.granularity = scores, targets, granularity
     return pruner
