@@ -24,6 +24,7 @@ FEATURES: dict[str, str] = {
     "initializers": "every initializer draws; Keras mirrors bit-identical to Keras",
     "serialization": "initializers saved and loaded (`.keras`), `import kerasinit` only",
     "policies": "`reinitialize`, `lsuv`",
+    "modern_init": "ZerO; `reinitialize(policy=\"fixup\"|\"skipinit\")` on the residual blocks it finds; μP optimizer in `fit`",
     "monitor": "`VarianceMonitor()` defaults: weights, activations, kernel gradients (= analytic)",
     "monitor_output_gradients": "`VarianceMonitor(track=\"output_gradients\")` (dL/dy per layer)",
     "prune_fit": "`PruningCallback` in `fit` (Adam, SGD+momentum): scheduled updates, exact zeros after every step",
@@ -136,6 +137,36 @@ def check_policies() -> str:
     report = kerasinit.lsuv(model, np.random.default_rng(0).normal(size=(64, 12)).astype("float32"), verbose=False, seed=0)
     assert rows == 3 and bool(report.converged.all())
     return "reinitialize 3 kernels; lsuv converged"
+
+
+def check_modern_init() -> str:
+    import keras
+    import numpy as np
+
+    import kerasinit
+
+    a, b = (keras.ops.convert_to_numpy(kerasinit.ZerO()((16, 32))) for _ in range(2))
+    assert np.array_equal(a, b) and np.count_nonzero(a) > 0
+    inputs = keras.Input((12,))
+    stem = h = keras.layers.Dense(16, name="stem")(inputs)
+    for i in range(4):  # normalization-free residual blocks of two Dense layers
+        r = keras.layers.Dense(16, activation="relu", name=f"b{i}_1")(h)
+        h = keras.layers.Add(name=f"add{i}")([h, keras.layers.Dense(16, name=f"b{i}_2")(r)])
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(h))
+    probe = keras.Model(inputs, [stem, h])
+    x, y = _data()
+    ratios = {}
+    for policy in ("fixup", "skipinit"):
+        report = kerasinit.reinitialize(model, policy=policy, seed=0)
+        assert len(kerasinit.find_residual_blocks(model)) == 4 and len(report) > 0
+        first, last = (np.std(keras.ops.convert_to_numpy(t)) for t in probe(x))
+        ratios[policy] = float(last / first)
+        assert ratios[policy] <= 2.0, ratios
+    model.compile(kerasinit.mup.optimizer(model, 8, "adam", 1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    loss = model.fit(x, y, epochs=2, batch_size=32, verbose=0).history["loss"]
+    assert all(np.isfinite(loss)), loss
+    return (f"ZerO deterministic; 4 residual blocks found; output/stem std fixup {ratios['fixup']:.2f}, "
+            f"skipinit {ratios['skipinit']:.2f}; μP optimizer in fit")
 
 
 def _analytic_dense_gradient(x, y, w, b):  # noqa: ANN001, ANN202
