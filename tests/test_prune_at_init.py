@@ -103,6 +103,18 @@ if keras.backend.backend() == "torch":  # PyTorch's fused CPU attention kernel h
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     out["mha_grasp"] = {"hessian": s.hessian, "notes": s.notes, "finite": all(bool(np.isfinite(v).all()) for v in s.scores.values())}
 
+from kerasinit.pruning import shrink, strip
+if keras.backend.backend() != "jax":  # NumPy and layer calls only; JAX's eager dispatch costs 7 s here for nothing new
+  keras.utils.set_random_seed(5)
+  chain = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(6, 3), keras.layers.BatchNormalization(),
+                            keras.layers.ReLU(), keras.layers.Flatten(), keras.layers.Dense(8, activation="relu"),
+                            keras.layers.Dense(3)])
+  prune_at_init(chain, 0.5, "magnitude", distribution="uniform", granularity="channel")
+  small = shrink(strip(chain))
+  xs = np.random.default_rng(5).normal(size=(4, 6, 6, 2)).astype("float32")
+  out["shrink"] = {"params": [small.count_params(), chain.count_params()],
+                   "max_diff": float(np.abs(keras.ops.convert_to_numpy(small(xs)) - keras.ops.convert_to_numpy(chain(xs))).max())}
+
 def conv_model(seed=0):
     keras.utils.set_random_seed(seed)
     return keras.Sequential([
@@ -163,6 +175,8 @@ def check_backend_report(out: dict) -> None:
             assert r["kept_trained"], (method, r)
     assert {m for m, r in out["methods"].items() if r["fitted"]} == {"snip", "magnitude"}
     assert out["methods"]["grasp"]["hessian"] == "double-backprop"
+    if out["backend"] != "jax":
+        assert out["shrink"]["params"][0] < out["shrink"]["params"][1] // 2 and out["shrink"]["max_diff"] < 1e-5, out["shrink"]
     if out["backend"] == "torch":  # no double backward of the fused attention kernel: finite differences, and why
         assert out["mha_grasp"]["finite"]
         assert out["mha_grasp"]["hessian"] == "finite-difference" and "double backprop failed" in out["mha_grasp"]["notes"][0]
@@ -443,3 +457,31 @@ def test_channel_granularity_prunes_whole_output_channels_by_norm():
         prune_at_init(_conv_dense(), 0.5, "magnitude", granularity="channel")
     with pytest.raises(ValueError, match=r"`granularity` must be one of \['weight', 'channel'\]"):
         prune_at_init(_conv_dense(), 0.5, "magnitude", granularity="block")
+
+
+def test_shrink_removes_dead_channels_with_identical_outputs():
+    from kerasinit.pruning import shrink, strip
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.BatchNormalization(),
+        keras.layers.Conv2D(12, 3, padding="same"), keras.layers.BatchNormalization(), keras.layers.ReLU(),
+        keras.layers.MaxPooling2D(), keras.layers.Flatten(), keras.layers.Dense(10, activation="tanh"),
+        keras.layers.Dense(6, activation="relu"), keras.layers.Dense(3)])
+    rng = np.random.default_rng(0)  # nonzero biases and BatchNorm statistics: dead channels output constants
+    model.set_weights([w + rng.normal(size=w.shape).astype("float32") * 0.3 if w.ndim == 1 else w for w in model.get_weights()])
+    for w in model.weights:
+        if "variance" in w.path:
+            w.assign(np.abs(keras.ops.convert_to_numpy(w)) + 0.5)
+    prune_at_init(model, 0.5, "magnitude", distribution="uniform", granularity="channel")
+    plain = strip(model)
+    small = shrink(plain)
+    sizes = [layer.get_config().get("units", layer.get_config().get("filters")) for layer in small.layers]
+    # conv 1 keeps its dead filters (a Conv with zero padding follows and they are nonzero constants);
+    # conv 2's reach a Dense through BN/ReLU/pool/flatten and are folded into its bias; Dense 10 -> 5, 6 -> 3
+    assert sizes == [8, None, 6, None, None, None, None, 5, 3, 3]
+    assert small.count_params() < plain.count_params() // 2
+    x = rng.normal(size=(5, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(small.predict(x, verbose=0), plain.predict(x, verbose=0), atol=1e-5)
+    with pytest.raises(TypeError, match="must be a keras.Sequential"):
+        shrink(keras.Model(model.inputs, model.outputs))

@@ -5,7 +5,9 @@
   compiled train step (exact zeros through Adam and momentum), saved with the model.
 - :func:`prune` (one shot), :func:`sparsity_report`, :func:`strip`.
 - :func:`prune_at_init`: fixed masks before training by SNIP, GraSP, SynFlow, magnitude or random
-  scores, spread globally, uniformly, by ERK or per layer, or N:M structured (``pattern="2:4"``).
+  scores, spread globally, uniformly, by ERK or per layer, N:M structured (``pattern="2:4"``) or
+  by whole channels (``granularity="channel"``); :func:`shrink` rebuilds a smaller dense model without
+  the dead channels.
 - ``kerasinit.pruning.tfmot``: the same experiment on tf_keras models through TFMOT (imported
   only when used).
 """
@@ -28,9 +30,10 @@ from kerasinit.pruning.report import sparsity_report, strip
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
 from kerasinit.pruning.scores import Scores, compute_scores
 from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
+from kerasinit.pruning.shrink import shrink
 
 __all__ = [
     "AtInitPruner", "ConstantSparsity", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
     "PruningSchedule", "Scores", "compute_scores", "erk_densities", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "n_m_mask", "prunable_weights", "prune", "prune_at_init", "random_mask", "restore_masks",
-    "select", "sparsity_report", "strip",
+    "select", "shrink", "sparsity_report", "strip",
 ]
