@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kerasinit", description="Weight initialization for Keras 3: choose, see, test.",
         epilog=f"{', '.join(LIGHT_COMMANDS)} run on Keras's {LIGHT_BACKEND} backend unless KERAS_BACKEND "
-               "(or keras.json) names another; compare and lottery use Keras's configured backend.")
+               "(or keras.json) names another; compare, lottery and prune-at-init use Keras's configured backend.")
     parser.add_argument("--verbose", action="store_true",
                         help="show the Keras backend in use and its native libraries' start-up messages (TensorFlow, CUDA)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -313,6 +313,7 @@ def test_bad_arguments_name_the_argument_and_the_choices():
         prune_at_init(model, 0.5, "magnitude", ablation="scramble")
     with pytest.raises(ValueError, match="`pattern` must be a string 'N:M'"):
         prune_at_init(model, None, "magnitude", pattern="2-4")
+    assert all(layer.get_config().get("kernel_constraint") is None for layer in model.layers)  # nothing attached
 
 
 # ----------------------------------------------------------------- N:M

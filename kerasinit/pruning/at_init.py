@@ -34,7 +34,7 @@ from kerasinit.pruning.patterns import n_m_mask, parse_pattern, reduction_axis
 from kerasinit.pruning.pruner import Pruner
 from kerasinit.pruning.schedules import check_sparsity
 from kerasinit.pruning.scores import Scorer, Scores
-from kerasinit.pruning.selection import PrunableWeight, Selector
+from kerasinit.pruning.selection import PrunableWeight, Selector, select
 
 ABLATIONS = ("shuffle", "reinit", "invert")
 GRANULARITIES = ("weight", "channel")
@@ -169,13 +169,14 @@ def prune_at_init(
     if channels and (nm is not None or (isinstance(distribution, str) and distribution == "global")):
         raise ValueError(f"{OWNER}: granularity 'channel' prunes each layer's channels: give `distribution` as "
                          "'uniform', 'erk' or a {layer: sparsity} dict (not 'global'), and no `pattern`.")
-    pruner = AtInitPruner(model, None, layers=layers)
-    weights = pruner.weights
+    weights = select(model, layers)  # everything is checked before the pruner attaches its masks
     axes = {w.name: reduction_axis(w) for w in weights} if nm is not None else {}
     out_axes = {w.name: output_axis(w) for w in weights} if channels else {}
     targets = None if nm is not None else layer_sparsities(weights, sparsity, distribution, OWNER)
     n_iter = _iterations(method, iterations, pattern)
     scorer = Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian)
+    pruner = AtInitPruner(model, None, layers=layers)
+    assert [w.name for w in pruner.weights] == [w.name for w in weights]
     rng = np.random.default_rng(None if seed is None else seed + 1)
     masks: dict[str, np.ndarray] | None = None
     for k in range(1, n_iter + 1):
