@@ -205,6 +205,7 @@ def _add_prune_at_init_parser(sub: Any) -> None:
     p.add_argument("--distribution", default="global", help="global (default), uniform or erk")
     p.add_argument("--iterations", type=_positive_int, default=None, help="score-and-prune rounds (default: SynFlow 100, others 1)")
     p.add_argument("--ablation", default="", help="comma-separated controls of Frankle et al. 2021: shuffle, reinit, invert")
+    p.add_argument("--with-lottery", action="store_true", help="also run IMP (run_lottery) for its tickets as a reference line")
     p.add_argument("--out", default="kerasinit_prune_at_init", help="folder for results and plot (default kerasinit_prune_at_init/)")
     p.add_argument("--no-plots", action="store_true", help="write JSON and CSV only")
 
@@ -217,11 +218,13 @@ def cmd_prune_at_init(args: argparse.Namespace) -> int:
                                 args.sparsities, args.seeds, distribution=args.distribution, ablation=ablation,
                                 iterations=args.iterations, epochs=args.epochs, batch_size=args.batch_size,
                                 optimizer=args.optimizer, learning_rate=args.lr, model_options=_mlp_options(args),
-                                out=args.out, plots=not args.no_plots)
+                                out=args.out, plots=not args.no_plots, with_lottery=args.with_lottery)
     if args.json:
         print(results.to_json())
         return 0
     print(("mean ± std over seeds\n" if len(args.seeds) > 1 else "") + results.table())
+    for r in results.lottery:
+        print(f"IMP ticket at sparsity {r['sparsity']:.3f}: test acc {r['test_accuracy_mean']:.4f}")
     print(f"wrote {args.out}/ (results.json, runs.csv{'' if args.no_plots else ', accuracy_vs_sparsity.png'})")
     return 0
 

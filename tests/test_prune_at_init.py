@@ -409,11 +409,14 @@ def test_prune_at_init_command_trains_each_method_and_writes_results(tmp_path, c
 
     out = tmp_path / "pai"
     code = main(["prune-at-init", "--model", "mlp", "--depth", "1", "--width", "16", "--dataset", "digits",
-                 "--methods", "snip,synflow", "--sparsities", "0.9", "--epochs", "1", "--iterations", "3",
-                 "--out", str(out), "--json", "--quiet"])
+                 "--methods", "snip,random", "--sparsities", "0.7", "--epochs", "1", "--iterations", "3",
+                 "--with-lottery", "--out", str(out), "--json", "--quiet"])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
-    assert [(r["method"], r["sparsity"]) for r in data["summary"]] == [("snip", 0.9), ("synflow", 0.9)]
+    assert [(r["method"], r["sparsity"]) for r in data["summary"]] == [("snip", 0.7), ("random", 0.7)]
+    # IMP reference: dense round 0 and two rounds at rate 0.5 (output layer at half rate)
+    assert len(data["lottery"]) == 3 and data["lottery"][0]["sparsity"] == 0.0
+    assert 0.6 < data["lottery"][-1]["sparsity"] < 0.75
     for row in data["rows"]:
         assert abs(row["achieved_sparsity"] - row["sparsity"]) < 0.01 and 0.0 <= row["test_accuracy"] <= 1.0
     assert sorted(p.name for p in out.iterdir()) == ["accuracy_vs_sparsity.png", "results.json", "runs.csv"]

@@ -16,6 +16,7 @@ sparsity, and the layers the method emptied entirely (*layer collapse*, Tanaka e
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,9 @@ class AtInitResults:
 
     config: dict[str, Any]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: with ``with_lottery``: IMP's winning tickets from ``run_lottery``, one row per round
+    #: (``sparsity``, ``test_accuracy_mean``, ``test_accuracy_std``), the reference line
+    lottery: list[dict[str, float]] = field(default_factory=list)
 
     def summary(self) -> list[dict[str, Any]]:
         """Mean and std over seeds of the test accuracy, per (method, sparsity) in run order."""
@@ -62,7 +66,7 @@ class AtInitResults:
         return text_table(rows, head=["method", "sparsity", "test acc", "collapsed layers"])
 
     def to_dict(self) -> dict[str, Any]:
-        return finite({"config": self.config, "rows": self.rows, "summary": self.summary()})
+        return finite({"config": self.config, "rows": self.rows, "summary": self.summary(), "lottery": self.lottery})
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -103,6 +107,7 @@ def run_prune_at_init(
     model_options: Mapping[str, Any] | None = None,
     out: str | os.PathLike[str] | None = None,
     plots: bool = True,
+    with_lottery: bool = False,
 ) -> AtInitResults:
     """Prune fresh copies of ``model`` at initialization by each method and sparsity, train them, compare.
 
@@ -110,8 +115,10 @@ def run_prune_at_init(
     ``dataset``: a built-in name, a file, arrays or a ``Dataset`` (``experiments.datasets.load``).
     ``distribution``, ``ablation``, ``iterations``: as for :func:`~kerasinit.pruning.prune_at_init`
     (``iterations`` applies to every method but ``"random"``).
-    ``score_samples``: training examples in SNIP's and GraSP's scoring batch. With ``out`` the results
-    are saved there (see :meth:`AtInitResults.save`).
+    ``score_samples``: training examples in SNIP's and GraSP's scoring batch. ``with_lottery``: also run
+    :func:`~kerasinit.experiments.lottery.run_lottery` (rate 0.5 per round, as many rounds as reach the
+    highest sparsity, same training settings and seeds) for IMP's tickets as a reference line. With
+    ``out`` the results are saved there (see :meth:`AtInitResults.save`).
     """
     owner = "run_prune_at_init"
     methods = [m.strip() if isinstance(m, str) else m for m in ([methods] if isinstance(methods, str) else methods)]
@@ -148,6 +155,16 @@ def run_prune_at_init(
                                      "final_test_accuracy": run.final_test_accuracy, "collapsed_layers": collapsed,
                                      "hessian": pruner.scores.hessian, "diverged": run.diverged,
                                      "seconds": round(time.perf_counter() - start, 3)})
+    if with_lottery:
+        from kerasinit.experiments.lottery import run_lottery
+
+        rounds = max(1, math.ceil(math.log(1.0 - max(sparsities)) / math.log(0.5)))
+        tickets = run_lottery(model, ds, optimizer=optimizer, learning_rate=learning_rate, epochs=epochs,
+                              batch_size=batch_size, rounds=rounds, rate=0.5, controls=[], seeds=seeds,
+                              model_options=model_options, plots=False)
+        results.lottery = [{"sparsity": 1.0 - float(r["remaining"]), "test_accuracy_mean": float(r["ticket_test_accuracy_mean"]),
+                            "test_accuracy_std": float(r["ticket_test_accuracy_std"])}
+                           for r in tickets.summary().to_dict(orient="records")]
     if out is not None:
         results.save(out, plots=plots)
     return results

@@ -26,6 +26,10 @@ def plot_accuracy_vs_sparsity(results: Any, out: str | os.PathLike[str] | None =
         std = np.array([s["test_accuracy_std"] for s in rows], float)
         ax.plot(remaining, mean, "o-", color=f"C{i}", label=method, ms=4)
         ax.fill_between(remaining, mean - std, mean + std, color=f"C{i}", alpha=0.2, lw=0)
+    if results.lottery:  # IMP's winning tickets (run_lottery), the reference
+        rows = sorted(results.lottery, key=lambda r: r["sparsity"])
+        ax.plot(100 * (1 - np.array([r["sparsity"] for r in rows])), [r["test_accuracy_mean"] for r in rows], "k--",
+                label="IMP ticket (run_lottery)")
     ax.set_xscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
