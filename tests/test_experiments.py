@@ -211,24 +211,42 @@ def test_lottery_on_attention_and_recurrent_models(build_model, tmp_path):
 
 
 DISTRIBUTED = textwrap.dedent("""
-    import sys
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import os, sys
+    backend = sys.argv[2]
+    if backend == "jax":
+        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    else:
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, numpy as np
     import kerasinit
-    kwargs = dict(model_options={"depth": 1, "width": 16}, rounds=2, rate=0.5, epochs=1, batch_size=64, controls=())
-    kerasinit.run_lottery("mlp", "digits", out=sys.argv[1] + "/one", **kwargs)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    kerasinit.run_lottery("mlp", "digits", strategy=strategy, out=sys.argv[1] + "/two", **kwargs)
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 4
+    x = rng.normal(size=(200, 12)).astype("float32") + y[:, None] * 0.3
+    data = (x[:160], y[:160], x[160:], y[160:])  # 120 train / 40 val / 40 test: even batches for 2 devices
+    kwargs = dict(model_options={"depth": 1, "width": 16}, rounds=2, rate=0.5, epochs=2, batch_size=40, controls=())
+    kerasinit.run_lottery("mlp", data, out=sys.argv[1] + "/one", **kwargs)
+    if backend == "jax":
+        import jax
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+        assert len(jax.devices()) == 2
+        kerasinit.run_lottery("mlp", data, out=sys.argv[1] + "/two", **kwargs)
+    else:
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        kerasinit.run_lottery("mlp", data, strategy=strategy, out=sys.argv[1] + "/two", **kwargs)
 """)
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_run_has_the_single_device_masks(tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_distributed_run_has_the_single_device_masks(backend, tmp_path):
+    """tf.distribute.MirroredStrategy / keras.distribution.DataParallel on 2 logical CPUs = one device."""
     script = tmp_path / "distributed.py"
     script.write_text(DISTRIBUTED)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], env={**ENV, "KERAS_BACKEND": "tensorflow"},
-                          capture_output=True, text=True, timeout=600)
+    env = {**ENV, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path), backend], env=env, capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rnd in (1, 2):
         one = dict(np.load(tmp_path / "one" / "seed_0" / f"masks_round_{rnd}.npz"))
