@@ -401,14 +401,27 @@ def native_stderr_silenced() -> Iterator[None]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
-    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=encoding, errors="backslashreplace")
+    temporary = sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=encoding, errors="backslashreplace")
     try:
         yield
     finally:
-        sys.stderr.close()
         sys.stderr = python_stderr
+        _repoint_log_handlers(temporary, python_stderr)
+        temporary.close()
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _repoint_log_handlers(old: Any, new: Any) -> None:
+    """Logging handlers created meanwhile (TensorFlow's, absl's) captured ``old``: hand them ``new``."""
+    import logging
+
+    loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+                handler.setStream(new)
 
 
 def load_keras(command: str, verbose: bool = False) -> None:

@@ -197,3 +197,20 @@ def test_unknown_name_suggests_the_closest(capsys):
     assert code == 2 and "Did you mean 'glorot_uniform'?" in err
     with pytest.raises(ValueError, match="Did you mean 'kwon_tanh_uniform'"):
         kerasinit.get("kwon_tanh_unifrom")
+
+
+def test_log_handlers_created_while_native_stderr_is_silenced_keep_working(capfd):
+    import logging
+
+    from kerasinit.cli import native_stderr_silenced
+
+    logger = logging.getLogger("kerasinit_test_silenced")
+    with native_stderr_silenced():
+        handler = logging.StreamHandler()  # binds the temporary sys.stderr, as TensorFlow's logger does at import
+        logger.addHandler(handler)
+    try:
+        logger.warning("logged after the import")
+    finally:
+        logger.removeHandler(handler)
+    err = capfd.readouterr().err
+    assert "logged after the import" in err and "Logging error" not in err
