@@ -34,6 +34,7 @@ FEATURES: dict[str, str] = {
     "prune_lstm": "pruned LSTM (kernel and recurrent kernel) through `fit`, save, load",
     "prune_applications": "`keras.applications` MobileNetV2 and ResNet50 pruned, saved, loaded: every weight still masked",
     "prune_keras_hub": "KerasHub `BertBackbone` (from config) pruned, saved, `pruning.load_model`: every weight masked, same outputs",
+    "prune_at_init": "`prune_at_init`: SNIP, GraSP (double backprop), SynFlow, ERK, 2:4; masks hold through `fit`",
     "prune_custom_loop": "pruning in a custom training loop (`Pruner.step`; JAX: `stateless_apply`)",
     "distributed": "`PruningCallback` + `VarianceMonitor` on 2 devices (TF: `MirroredStrategy`; JAX: "
                    "`keras.distribution.DataParallel`): same masks as one device",
@@ -408,6 +409,29 @@ def check_prune_keras_hub() -> str:
     same = np.allclose(_np(backbone(x)["pooled_output"]), _np(loaded(x)["pooled_output"]), atol=1e-6)
     assert same
     return f"{len(body)} masked weights restored, same pooled output"
+
+
+def check_prune_at_init() -> str:
+    import keras
+
+    from kerasinit.pruning import prune_at_init
+
+    x, y = _data()
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    details = []
+    for method, kwargs in (("snip", {"data": (x, y), "loss": loss}), ("grasp", {"data": (x, y), "loss": loss}),
+                           ("synflow", {"distribution": "erk", "iterations": 10}), ("magnitude", {"pattern": "2:4"})):
+        model = _mlp()
+        pruner = prune_at_init(model, None if "pattern" in kwargs else 0.8, method, **kwargs)
+        if method == "grasp":
+            assert pruner.scores.hessian == "double-backprop", pruner.scores.notes
+        model.compile(keras.optimizers.Adam(1e-2), loss)
+        model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+        masks = pruner.get_masks()
+        nonzero = sum(int((_np(w.variable)[masks[w.name] == 0] != 0).sum()) for w in pruner.weights)
+        assert nonzero == 0 and 0.45 < pruner.sparsity < 0.85, (method, nonzero, pruner.sparsity)
+        details.append(f"{method} {pruner.sparsity:.2f}")
+    return ", ".join(details) + "; 0 pruned weights nonzero after fit"
 
 
 def check_prune_custom_loop() -> str:
