@@ -61,8 +61,9 @@ def _shape(text: str) -> tuple[int, ...]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kerasinit", description="Weight initialization for Keras 3: choose, see, test.",
-        epilog=f"{', '.join(LIGHT_COMMANDS)} run on Keras's {LIGHT_BACKEND} backend unless KERAS_BACKEND "
-               "(or keras.json) names another; compare, lottery and prune-at-init use Keras's configured backend.")
+        epilog=f"{', '.join(LIGHT_COMMANDS)} run on Keras's {LIGHT_BACKEND} backend (when JAX is installed) unless "
+               "KERAS_BACKEND (or keras.json) names another; compare, lottery and prune-at-init use Keras's configured "
+               "backend.")
     parser.add_argument("--verbose", action="store_true",
                         help="show the Keras backend in use and its native libraries' start-up messages (TensorFlow, CUDA)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -369,7 +370,8 @@ def _keras_json_backend() -> str | None:
 
 
 def choose_backend(command: str) -> str | None:
-    """Before Keras loads, put ``command`` on :data:`LIGHT_BACKEND` if it is light and nobody chose a backend.
+    """Before Keras loads, put ``command`` on :data:`LIGHT_BACKEND` if it is light, nobody chose a backend
+    and JAX (which Keras's NumPy backend imports) is installed.
 
     ``KERAS_BACKEND`` always wins, and so does a ``keras.json`` naming another backend than the
     ``"tensorflow"`` Keras writes there by itself. Returns the backend chosen here, or ``None``.
@@ -378,8 +380,20 @@ def choose_backend(command: str) -> str | None:
         return None
     if _keras_json_backend() not in (None, "tensorflow"):
         return None
+    if not _light_backend_installed():  # `pip install kerasinit` alone: Keras's default backend
+        return None
     os.environ["KERAS_BACKEND"] = LIGHT_BACKEND
     return LIGHT_BACKEND
+
+
+def _light_backend_installed() -> bool:
+    """Keras's NumPy backend imports JAX (for its FFT and a few other ops): usable only where JAX is installed."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("jax") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 @contextlib.contextmanager

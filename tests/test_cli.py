@@ -214,3 +214,35 @@ def test_log_handlers_created_while_native_stderr_is_silenced_keep_working(capfd
         logger.removeHandler(handler)
     err = capfd.readouterr().err
     assert "logged after the import" in err and "Logging error" not in err
+
+
+BLOCK_JAX = '''
+import sys
+
+
+class _NoJax:
+    """A machine where JAX is not installed (`pip install kerasinit` alone)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "jax" or name.startswith(("jax.", "jaxlib")):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoJax())
+'''
+
+
+def test_light_commands_without_jax_use_kerass_default_backend(tmp_path):
+    # Keras's NumPy backend imports JAX: on a plain install (no JAX) `describe` must still work
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_JAX)
+    env = _user_env(tmp_path, PYTHONPATH=str(tmp_path))  # exactly the user's: no KERAS_BACKEND
+    script = Path(sys.executable).with_name("kerasinit")
+    proc = subprocess.run([str(script), "describe", "xavier_uniform", "--fan-in", "10"], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "0.316228" in proc.stdout and "(seed 0, tensorflow)" in proc.stdout, proc.stdout
