@@ -345,7 +345,7 @@ def test_n_m_along_einsum_and_errors():
     layer = keras.layers.EinsumDense("ab,bc->ac", output_shape=6)
     model = keras.Model(inputs, layer(inputs))
     pruner = prune_at_init(model, 0.5, "magnitude", pattern="2:4")
-    assert (pruner.get_masks()["einsum_dense/kernel"].reshape(2, 4, 6).sum(axis=1) == 2).all()
+    assert (pruner.get_masks()[f"{layer.name}/kernel"].reshape(2, 4, 6).sum(axis=1) == 2).all()
     with pytest.raises(ValueError, match="contradicts pattern"):
         prune_at_init(model, 0.75, "magnitude", pattern="2:4")
     odd = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
