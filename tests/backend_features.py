@@ -34,6 +34,7 @@ FEATURES: dict[str, str] = {
     "prune_lstm": "pruned LSTM (kernel and recurrent kernel) through `fit`, save, load",
     "prune_applications": "`keras.applications` MobileNetV2 and ResNet50 pruned, saved, loaded: every weight still masked",
     "prune_keras_hub": "KerasHub `BertBackbone` (from config) pruned, saved, `pruning.load_model`: every weight masked, same outputs",
+    "prune_structured": "`PruningCallback(pattern=\"2:4\")` and `granularity=\"channel\"` in `fit`: N:M groups, whole channels, zeros kept",
     "prune_at_init": "`prune_at_init`: SNIP, GraSP (double backprop), SynFlow, ERK, 2:4; masks hold through `fit`",
     "prune_custom_loop": "pruning in a custom training loop (`Pruner.step`; JAX: `stateless_apply`)",
     "distributed": "`PruningCallback` + `VarianceMonitor` on 2 devices (TF: `MirroredStrategy`; JAX: "
@@ -264,6 +265,29 @@ def check_prune_fit() -> str:
             assert (_np(w.variable)[m == 0] == 0).all()
         details.append(f"{optimizer}: sparsity {np.mean([1 - m.numpy().mean() for _, m in pruning.masked_weights(model)]):.3f}")
     return "; ".join(details)
+
+
+def check_prune_structured() -> str:
+    from kerasinit import pruning
+
+    x, y = _data()
+    details = []
+    for kwargs in ({"pattern": "2:4"}, {"granularity": "channel", "norm": "l1"}):
+        model = _mlp()
+        callback, watch = pruning.PruningCallback(_schedule(), layers=["h", "h2"], **kwargs), _ZeroWatch.make()
+        model.fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=[callback, watch])
+        assert watch.bad == [] and len(callback.updates) == 5, (watch.bad, callback.updates)
+        for name, m in callback.pruner.get_masks().items():
+            w = _np(model.get_layer(name.split("/")[0]).kernel)
+            if "pattern" in kwargs:  # every group of 4 along the input axis keeps exactly 2
+                groups = m.reshape(m.shape[0] // 4, 4, m.shape[1]).sum(axis=1)
+                assert (groups == 2).all(), name
+            else:  # whole output channels, 20% of them kept (0.8 sparsity), the rest exactly 0
+                kept = m.any(axis=0)
+                assert (m == kept[None, :]).all() and kept.sum() == round(m.shape[1] * 0.2), (name, kept.sum())
+                assert not w[:, ~kept].any(), name
+        details.append(f"{next(iter(kwargs.values()))}: sparsity {callback.pruner.sparsity:.2f}")
+    return "; ".join(details) + "; 0 pruned weights nonzero after every step"
 
 
 def check_prune_no_retrace() -> str:

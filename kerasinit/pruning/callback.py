@@ -36,8 +36,9 @@ _MASKED_STEPS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 class PruningCallback(keras.callbacks.Callback):
     """Prune ``self.model`` by ``schedule`` while it trains.
 
-    Either give a ``schedule`` (and optionally ``layers``, ``scope``, ``overrides``, as for
-    :class:`Pruner`; the pruner is built at ``on_train_begin``) or a ready ``pruner``. A pruner
+    Either give a ``schedule`` (and optionally ``layers``, ``scope``, ``overrides``, ``pattern``,
+    ``granularity``, ``norm``, as for :class:`Pruner`; the pruner is built at ``on_train_begin``)
+    or a ready ``pruner``. A pruner
     without a schedule keeps its masks fixed (a lottery ticket, a mask pruned at initialization):
     the callback then updates nothing; on JAX it binds the masks to the compiled step's state, so
     that new masks installed between two ``fit`` calls need no re-tracing. (Fixed masks hold
@@ -51,6 +52,10 @@ class PruningCallback(keras.callbacks.Callback):
         scope: str = "layer",
         overrides: Mapping[str, float] | None = None,
         pruner: Pruner | None = None,
+        *,
+        pattern: str | None = None,
+        granularity: str = "weight",
+        norm: str = "l2",
     ) -> None:
         super().__init__()
         if (schedule is None) == (pruner is None):
@@ -58,7 +63,8 @@ class PruningCallback(keras.callbacks.Callback):
         if schedule is not None and not isinstance(schedule, PruningSchedule):
             raise TypeError(f"PruningCallback: argument `schedule` must be a kerasinit PruningSchedule; received {schedule!r}.")
         self.pruner = pruner
-        self._spec = {"schedule": schedule, "layers": layers, "scope": scope, "overrides": overrides}
+        self._spec = {"schedule": schedule, "layers": layers, "scope": scope, "overrides": overrides,
+                      "pattern": pattern, "granularity": granularity, "norm": norm}
         self._step = 0
         self._jax = False
         self._span = 1

@@ -39,6 +39,8 @@ class Mask:
         #: JAX: a step was traced with this mask as a constant (not bound to its state); a new mask
         #: value must then retrace that step (``Pruner`` does), else it would keep the old one
         self.baked = False
+        #: bumped by every ``assign`` (a load included): tells a pruner whether its count is current
+        self.version = 0
 
     def numpy(self) -> np.ndarray:
         """The mask as a uint8 NumPy array (1 = kept)."""
@@ -50,6 +52,7 @@ class Mask:
         if mask.shape != self.shape:
             raise ValueError(f"MaskConstraint: mask shape {mask.shape} does not match the weight shape {self.shape}.")
         self.variable.assign(mask)
+        self.version += 1
 
     @property
     def size(self) -> int:

@@ -20,14 +20,17 @@ import numpy as np
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_real
 from kerasinit.pruning._where import keep_where
+from kerasinit.pruning.channels import NORMS, channel_scores, expand, output_axis
 from kerasinit.pruning.constraint import Mask
-from kerasinit.pruning.masks import global_masks, magnitude_selection
+from kerasinit.pruning.masks import _keep_largest, global_masks, keep_count, magnitude_selection
 from kerasinit.pruning.optimizer_state import is_bound
+from kerasinit.pruning.patterns import n_m_mask, parse_pattern, reduction_axis
 from kerasinit.pruning.persistence import attach_masks
 from kerasinit.pruning.schedules import PruningSchedule, check_sparsity
 from kerasinit.pruning.selection import PrunableWeight, Selector, check_maskable, select
 
 SCOPES = ("layer", "global")
+GRANULARITIES = ("weight", "channel")
 
 
 def _reset_compiled_step(model: keras.layers.Layer) -> None:
@@ -47,6 +50,14 @@ class Pruner:
             threshold across all selected tensors).
         overrides: ``{layer name: factor}``; that layer is pruned on its own to ``factor ×``
             the sparsity (e.g. ``{"output": 0.5}``: the output layer at half the rate).
+        pattern: ``"N:M"`` (e.g. ``"2:4"``): every update keeps the N largest |w| of each group of M
+            consecutive weights along the kernel's input axis (:mod:`kerasinit.pruning.patterns`);
+            the sparsity is 1 − N/M whatever the schedule says (the schedule only says *when*, as
+            with TFMOT's ``sparsity_m_by_n``). Needs ``scope="layer"`` and no ``overrides``.
+        granularity: ``"weight"`` (default) or ``"channel"``: whole output channels (units,
+            filters) are pruned, the ones of smallest ``norm`` (``"l1"`` or ``"l2"``) of their
+            weights, as ``torch.nn.utils.prune.ln_structured`` does (:mod:`kerasinit.pruning.channels`);
+            each layer keeps ``round(channels · (1 − sparsity))`` of them. Needs ``scope="layer"``.
     """
 
     def __init__(
@@ -56,6 +67,9 @@ class Pruner:
         layers: Iterable[Selector] | Selector | None = None,
         scope: str = "layer",
         overrides: Mapping[str, float] | None = None,
+        pattern: str | None = None,
+        granularity: str = "weight",
+        norm: str = "l2",
     ) -> None:
         if not isinstance(model, keras.layers.Layer):
             raise TypeError(f"Pruner: argument `model` must be a Keras 3 model or layer; received {type(model).__name__}.")
@@ -73,8 +87,31 @@ class Pruner:
             if name not in names:
                 raise ValueError(f"Pruner: argument `overrides` names {name!r}, not a pruned layer; pruned layers: {sorted(names)}.")
             self.overrides[name] = check_real(f"overrides[{name!r}]", factor, owner="Pruner", nonnegative=True)
+        self.granularity = check_choice("granularity", granularity, GRANULARITIES, owner="Pruner")
+        self.norm = check_choice("norm", norm, NORMS, owner="Pruner")
+        self.pattern = pattern
+        self._n_m = None if pattern is None else parse_pattern(pattern, "Pruner")
+        structured = "pattern" if pattern is not None else "granularity='channel'" if self.granularity == "channel" else None
+        if structured and pattern is not None and self.granularity == "channel":
+            raise ValueError("Pruner: arguments `pattern` and granularity='channel' exclude each other.")
+        if structured and self.scope != "layer":
+            raise ValueError(f"Pruner: {structured} prunes each layer on its own: argument `scope` must be 'layer'; "
+                             f"received {self.scope!r}.")
+        if pattern is not None and self.overrides:
+            raise ValueError("Pruner: a `pattern` fixes every layer's sparsity at 1 - N/M: argument `overrides` must be empty.")
+        #: the axis each weight's N:M groups / channels run along (checked before any mask is attached)
+        self._axes = {w.name: reduction_axis(w) if self._n_m else output_axis(w) for w in self.weights} if structured else {}
+        for w in self.weights if self._n_m else ():
+            length = int(w.variable.shape[self._axes[w.name]])
+            if length % self._n_m[1]:
+                raise ValueError(f"Pruner: argument `pattern` {pattern!r} needs each weight's input axis to be a multiple "
+                                 f"of M={self._n_m[1]}; {w.name!r} (shape {tuple(w.variable.shape)}) has {length} along "
+                                 f"axis {self._axes[w.name]}. Leave it out with `layers`.")
         self.masks: dict[str, Mask] = attach_masks(model, self.weights)
         self._thresholds: dict[str, float] = {}
+        #: per weight, (its mask's version, kept count) when this pruner last set it; the global scope's count
+        self._counts: dict[str, tuple[int, int | None]] = {}
+        self._joint_count = -1
         _reset_compiled_step(model)
 
     # ------------------------------------------------------------------ masks
@@ -88,22 +125,63 @@ class Pruner:
         return s
 
     def update_masks(self, sparsity: float) -> None:
-        """Recompute every mask by magnitude for ``sparsity`` and zero the pruned weights."""
+        """Recompute every mask by magnitude for ``sparsity`` and zero the newly pruned weights.
+
+        A weight whose kept count is unchanged since its mask was last set keeps that mask (its
+        pruned weights are the zeros, so the magnitude ranking would give it back), untouched: at
+        frequency 1 most updates change only the large tensors, and none is read back from the device.
+        """
         sparsity = check_sparsity("sparsity", sparsity, "Pruner.update_masks")
-        values = {w.name: to_numpy(w.variable) for w in self.weights}
         joint = [w for w in self.weights if self.scope == "global" and w.layer.name not in self.overrides]
+        counts = {w.name: self._keep_count(w, sparsity) for w in self.weights if w not in joint}
+        changed = [w for w in self.weights if w not in joint and not self._current(w.name, counts[w.name])]
+        joint_count = keep_count(sum(self.masks[w.name].size for w in joint), sparsity)
+        if joint and (self._joint_count != joint_count or not all(self._current(w.name, None) for w in joint)):
+            changed += joint
+        if not changed:
+            return
+        values = {w.name: to_numpy(w.variable) for w in changed}
         new: dict[str, np.ndarray] = {}
-        for w in self.weights:
-            if w not in joint:  # the last threshold bounds the search (exact either way; see masks._keep_largest)
+        for w in changed:
+            if self._axes:
+                new[w.name] = self._structured_mask(w, values[w.name], counts[w.name])
+            elif w not in joint:  # the last threshold bounds the search (exact either way; see masks._keep_largest)
                 last = self._thresholds.get(w.name)
                 new[w.name], self._thresholds[w.name] = magnitude_selection(
                     values[w.name], self.layer_sparsity(w, sparsity), None if last is None else 1.5 * last)
-        if joint:
+        if joint and joint[0] in changed:
             new.update(zip([w.name for w in joint], global_masks([values[w.name] for w in joint], sparsity), strict=True))
-        for w in self.weights:
-            self.masks[w.name].assign(new[w.name])
-        self.apply_masks()  # on the device: the bool mask goes over, the weights stay where they are
+            self._joint_count = joint_count
+        for w in changed:
+            mask = self.masks[w.name]
+            mask.assign(new[w.name])
+            self._counts[w.name] = (mask.version, counts.get(w.name))
+            # zero the newly pruned weights from the values just read: one write, no device-side select
+            value = values[w.name]
+            w.variable.assign(np.where(new[w.name].view(bool), value, np.zeros((), value.dtype)))
         self._masks_changed()
+
+    def _structured_mask(self, weight: PrunableWeight, value: np.ndarray, count: int) -> np.ndarray:
+        """The N:M mask, or the mask keeping the ``count`` channels of largest norm, of ``value``."""
+        axis = self._axes[weight.name]
+        magnitudes = np.abs(value.astype(np.result_type(value.dtype, np.float32), copy=False))
+        if self._n_m is not None:
+            return n_m_mask(magnitudes, *self._n_m, axis, weight.name)
+        keep, _ = _keep_largest(channel_scores(magnitudes, axis, self.norm), count)
+        return expand(keep, value.shape, axis)
+
+    def _keep_count(self, weight: PrunableWeight, sparsity: float) -> int:
+        """How many weights (channels, with ``granularity="channel"``) of ``weight`` are kept at ``sparsity``."""
+        size = self.masks[weight.name].size
+        if self._n_m is not None:
+            return size // self._n_m[1] * self._n_m[0]
+        if self._axes:
+            size = int(weight.variable.shape[self._axes[weight.name]])
+        return keep_count(size, self.layer_sparsity(weight, sparsity))
+
+    def _current(self, name: str, count: int | None) -> bool:
+        """Whether the mask of ``name`` was set by this pruner, untouched since, for ``count`` kept weights."""
+        return self._counts.get(name) == (self.masks[name].version, count)
 
     def apply_masks(self) -> None:
         """Zero every pruned weight now (fit and ``optimizer.apply`` already do it after each step)."""
@@ -172,13 +250,31 @@ class Pruner:
 
 def prune(
     model: keras.layers.Layer,
-    sparsity: float,
+    sparsity: float | None,
     scope: str = "layer",
     layers: Iterable[Selector] | Selector | None = None,
     overrides: Mapping[str, float] | None = None,
+    *,
+    pattern: str | None = None,
+    granularity: str = "weight",
+    norm: str = "l2",
 ) -> Pruner:
-    """One-shot magnitude pruning of ``model`` to ``sparsity``; masks stay on for further training."""
-    check_sparsity("sparsity", sparsity, "prune")
-    pruner = Pruner(model, None, layers=layers, scope=scope, overrides=overrides)
+    """One-shot magnitude pruning of ``model`` to ``sparsity``; masks stay on for further training.
+
+    With a ``pattern`` (``"N:M"``) pass ``sparsity=None`` (or 1 − N/M); ``granularity="channel"``
+    prunes whole output channels. See :class:`Pruner` for the arguments.
+    """
+    if pattern is None:
+        if sparsity is None:
+            raise ValueError("prune: argument `sparsity` is required (a float in [0, 1)) unless a `pattern` is given.")
+        sparsity = check_sparsity("sparsity", sparsity, "prune")
+    else:
+        n, m = parse_pattern(pattern, "prune")
+        if sparsity is not None and abs(check_sparsity("sparsity", sparsity, "prune") - (1 - n / m)) > 1e-9:
+            raise ValueError(f"prune: argument `sparsity` ({sparsity!r}) contradicts pattern {pattern!r} "
+                             f"(sparsity {1 - n / m:g}); pass sparsity=None.")
+        sparsity = 1 - n / m
+    pruner = Pruner(model, None, layers=layers, scope=scope, overrides=overrides, pattern=pattern,
+                    granularity=granularity, norm=norm)
     pruner.update_masks(sparsity)
     return pruner

@@ -62,6 +62,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 
 from kerasinit._validation import check_choice, check_real
 from kerasinit.compat.tf_keras import register_all
+from kerasinit.pruning.patterns import parse_pattern
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
 from kerasinit.pruning.selection import Selector, matches
 
@@ -157,12 +158,20 @@ def prune_low_magnitude(
     layers: Iterable[Selector] | Selector | None = None,
     scope: str = "layer",
     overrides: Mapping[str, float] | None = None,
+    *,
+    pattern: str | None = None,
+    sparsity_m_by_n: tuple[int, int] | None = None,
 ) -> Any:
     """A copy of the tf_keras ``model`` with the selected layers wrapped by TFMOT's pruning.
 
     Same arguments as :class:`kerasinit.pruning.Pruner` (``scope`` must be ``"layer"``). Train it
     with ``callbacks=kerasinit.pruning.tfmot.callbacks()``. Sequential and functional models only
     (TFMOT's limit; subclassed models prune natively in Keras 3).
+
+    N:M sparsity: ``pattern="2:4"`` (kerasinit's spelling: N *kept* of every M) or TFMOT's own
+    ``sparsity_m_by_n=(2, 4)`` (m *zeros* of every n); ``pattern="N:M"`` is ``sparsity_m_by_n=(M − N, M)``.
+    Either one, or both if they agree. TFMOT fixes the N:M mask at its first step and accepts rank-2
+    and rank-4 kernels (Dense, Conv2D), grouping along the input channels as the native pruner does.
     """
     if not isinstance(model, tf_keras.Model):
         raise TypeError(f"prune_low_magnitude: argument `model` must be a tf_keras.Model (for Keras 3 models use "
@@ -174,6 +183,9 @@ def prune_low_magnitude(
     if not isinstance(model, tf_keras.Sequential) and not getattr(model, "_is_graph_network", False):
         raise ValueError("prune_low_magnitude: TFMOT prunes Sequential and functional tf_keras models only; "
                          "subclassed models prune natively in Keras 3 (kerasinit.pruning.Pruner).")
+    m_by_n = _m_by_n(pattern, sparsity_m_by_n)
+    if m_by_n is not None and overrides:
+        raise ValueError("prune_low_magnitude: an N:M pattern fixes every layer's sparsity: argument `overrides` must be empty.")
     all_layers = list(model.layers)
     names = {layer.name for layer in all_layers}
     if layers is None:
@@ -203,12 +215,38 @@ def prune_low_magnitude(
         if id(layer) not in chosen_ids:
             return clone
         own = _scaled(schedule, factors[layer.name]) if layer.name in factors else schedule
+        if m_by_n is not None:
+            return _sp.prune_low_magnitude(clone, pruning_schedule=KerasinitSchedule(own), sparsity_m_by_n=m_by_n)
         return _sp.prune_low_magnitude(clone, pruning_schedule=KerasinitSchedule(own))
 
     with _sp.prune_scope():
         pruned = tf_keras.models.clone_model(model, clone_function=wrap)
     pruned.set_weights(_weights_for(pruned, model))
     return pruned
+
+
+def _m_by_n(pattern: str | None, sparsity_m_by_n: Any) -> tuple[int, int] | None:
+    """TFMOT's ``(zeros, block)`` from kerasinit's ``"kept:block"`` and/or TFMOT's own spelling."""
+    owner = "prune_low_magnitude"
+    tfmot_form = None
+    if sparsity_m_by_n is not None:
+        ok = (isinstance(sparsity_m_by_n, tuple | list) and len(sparsity_m_by_n) == 2
+              and all(isinstance(v, int) and not isinstance(v, bool) for v in sparsity_m_by_n))
+        if not ok or not 0 < sparsity_m_by_n[0] < sparsity_m_by_n[1]:
+            raise ValueError(f"{owner}: argument `sparsity_m_by_n` must be a pair of ints (m, n) with 0 < m < n "
+                             f"(m zeros in every n weights, TFMOT's spelling; e.g. (2, 4)); received {sparsity_m_by_n!r}.")
+        tfmot_form = (int(sparsity_m_by_n[0]), int(sparsity_m_by_n[1]))
+    if pattern is None:
+        return tfmot_form
+    kept, block = parse_pattern(pattern, owner)
+    if kept == block:
+        raise ValueError(f"{owner}: argument `pattern` {pattern!r} prunes nothing (N = M); TFMOT needs N < M.")
+    native_form = (block - kept, block)
+    if tfmot_form is not None and tfmot_form != native_form:
+        raise ValueError(f"{owner}: arguments `pattern` ({pattern!r}: {kept} kept of {block}) and `sparsity_m_by_n` "
+                         f"({sparsity_m_by_n!r}: {tfmot_form[0]} zeros of {tfmot_form[1]}) disagree; "
+                         f"pattern={pattern!r} is sparsity_m_by_n={native_form}.")
+    return native_form
 
 
 def _weights_for(pruned: Any, original: Any) -> list[np.ndarray]:
