@@ -461,31 +461,3 @@ def test_channel_granularity_prunes_whole_output_channels_by_norm():
         prune_at_init(_conv_dense(), 0.5, "magnitude", granularity="channel")
     with pytest.raises(ValueError, match=r"`granularity` must be one of \['weight', 'channel'\]"):
         prune_at_init(_conv_dense(), 0.5, "magnitude", granularity="block")
-
-
-def test_shrink_removes_dead_channels_with_identical_outputs():
-    from kerasinit.pruning import shrink, strip
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)), keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.BatchNormalization(),
-        keras.layers.Conv2D(12, 3, padding="same"), keras.layers.BatchNormalization(), keras.layers.ReLU(),
-        keras.layers.MaxPooling2D(), keras.layers.Flatten(), keras.layers.Dense(10, activation="tanh"),
-        keras.layers.Dense(6, activation="relu"), keras.layers.Dense(3)])
-    rng = np.random.default_rng(0)  # nonzero biases and BatchNorm statistics: dead channels output constants
-    model.set_weights([w + rng.normal(size=w.shape).astype("float32") * 0.3 if w.ndim == 1 else w for w in model.get_weights()])
-    for w in model.weights:
-        if "variance" in w.path:
-            w.assign(np.abs(keras.ops.convert_to_numpy(w)) + 0.5)
-    prune_at_init(model, 0.5, "magnitude", distribution="uniform", granularity="channel")
-    plain = strip(model)
-    small = shrink(plain)
-    sizes = [layer.get_config().get("units", layer.get_config().get("filters")) for layer in small.layers]
-    # conv 1 keeps its dead filters (a Conv with zero padding follows and they are nonzero constants);
-    # conv 2's reach a Dense through BN/ReLU/pool/flatten and are folded into its bias; Dense 10 -> 5, 6 -> 3
-    assert sizes == [8, None, 6, None, None, None, None, 5, 3, 3]
-    assert small.count_params() < plain.count_params() // 2
-    x = rng.normal(size=(5, 8, 8, 3)).astype("float32")
-    np.testing.assert_allclose(small.predict(x, verbose=0), plain.predict(x, verbose=0), atol=1e-5)
-    with pytest.raises(TypeError, match="must be a keras.Sequential"):
-        shrink(keras.Model(model.inputs, model.outputs))

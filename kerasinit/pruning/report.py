@@ -67,22 +67,37 @@ def _restore(undo: list[tuple[Any, Any, Any]]) -> None:
         setattr(obj, attr, value)
 
 
-def strip(model: keras.Model, copy: bool = True) -> keras.Model:
+def strip(model: keras.Model, copy: bool = True, shrink: bool = False) -> keras.Model:
     """A plain Keras model with the pruned zeros baked in and no masks (loads without kerasinit).
 
     ``copy=True`` (Sequential and functional models) returns a new model and leaves ``model``
     pruned; ``copy=False`` strips ``model`` itself (any model, subclassed included).
+    ``shrink=True`` (needs ``copy=True``) also removes the dead channels (all-zero kernel
+    slices) where the next layer allows it, with identical outputs: see
+    :func:`kerasinit.pruning.shrink`.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"strip: argument `model` must be a keras.Model; received {type(model).__name__}.")
+    if not isinstance(shrink, (bool, np.bool_)):
+        raise TypeError(f"strip: argument `shrink` must be True or False; received {shrink!r}.")
+    if shrink and not copy:
+        raise ValueError("strip: `shrink=True` builds a new, smaller model and needs `copy=True`; received copy=False.")
+    if shrink:
+        from kerasinit.pruning.shrink import _check, _shrink
+
+        _check(model, "strip")
     undo = _unmask(model)
     if not copy:
         if getattr(model, "train_function", None) is not None:
             model.make_train_function(force=True)
         return model
     try:
+        if shrink:
+            return _shrink(model)
         clone = type(model).from_config(model.get_config())
     except (NotImplementedError, TypeError, ValueError) as exc:
+        if shrink:
+            raise
         raise ValueError("strip: this model cannot be rebuilt from its config (subclassed?); use strip(model, copy=False).") from exc
     finally:
         _restore(undo)  # re-install the masks on the original
