@@ -461,3 +461,93 @@ def test_channel_granularity_prunes_whole_output_channels_by_norm():
         prune_at_init(_conv_dense(), 0.5, "magnitude", granularity="channel")
     with pytest.raises(ValueError, match=r"`granularity` must be one of \['weight', 'channel'\]"):
         prune_at_init(_conv_dense(), 0.5, "magnitude", granularity="block")
+
+
+# ----------------------------------------------------------------- GraSP temperature
+def _np_cross_entropy_grasp(values, batches, temperature, h=1e-5):
+    """GraSP's −w ⊙ (H g) for Dense(3, tanh) -> Dense(3) logits and mean CE(softmax(z / T), y), by central differences."""
+    shapes = [v.shape for v in values]
+    flat = np.concatenate([v.ravel().astype("float64") for v in values])
+
+    def unflat(a):
+        out, start = [], 0
+        for shape in shapes:
+            size = int(np.prod(shape))
+            out.append(a[start:start + size].reshape(shape))
+            start += size
+        return out
+
+    def loss(a):
+        w1, b1, w2, b2 = unflat(a)
+        total = 0.0
+        for x, y in batches:
+            z = (np.tanh(x @ w1 + b1) @ w2 + b2) / temperature
+            z = z - z.max(axis=1, keepdims=True)
+            total += np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y])
+        return total / len(batches)
+
+    def grad(a):
+        g = np.zeros_like(a)
+        for i in range(a.size):
+            e = np.zeros_like(a)
+            e[i] = h
+            g[i] = (loss(a + e) - loss(a - e)) / (2 * h)
+        return g
+
+    g = grad(flat)
+    on_kernels = np.concatenate([np.full(int(np.prod(s)), i % 2 == 0) for i, s in enumerate(shapes)])
+    v = np.where(on_kernels, g, 0.0)  # g and H over the pruned kernels only, the biases held fixed
+    eps = 1e-3 / np.linalg.norm(v)
+    hg = (grad(flat + eps * v) - grad(flat - eps * v)) / (2 * eps)
+    w, hg = unflat(flat), unflat(hg)
+    return [-w[0] * hg[0], -w[2] * hg[2]]
+
+
+@pytest.mark.parametrize("temperature", [1.0, 3.0, 200.0])
+def test_grasp_temperature_matches_a_finite_difference_reference(temperature):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    logits = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(3)])
+    logits.set_weights([rng.normal(size=w.shape).astype("float32") * 1.5 for w in logits.get_weights()])
+    soft = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"),
+                             keras.layers.Dense(3, activation="softmax")])
+    soft.set_weights(logits.get_weights())
+    batches = [(rng.normal(size=(6, 4)).astype("float32"), rng.integers(0, 3, 6)) for _ in range(2)]
+    ref = _np_cross_entropy_grasp(logits.get_weights(), [(x.astype("float64"), y) for x, y in batches], temperature)
+    on_logits = compute_scores(logits, select(logits), "grasp", batches, temperature=temperature,
+                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # a softmax output: the loss reads the output layer's pre-activation (the logits), exactly the same scores
+    on_probs = compute_scores(soft, select(soft), "grasp", batches, temperature=temperature,
+                              loss="sparse_categorical_crossentropy")
+    for scores in (on_logits, on_probs):
+        assert scores.hessian == "double-backprop"
+        for ours, r in zip(scores.scores.values(), ref, strict=True):
+            assert np.abs(ours - r).max() / np.abs(r).max() < 1e-4, (temperature, ours, r)
+    assert ("logits divided by temperature 200" in on_logits.notes) == (temperature == 200.0)
+    assert soft.layers[-1].activation is keras.activations.softmax  # restored after scoring
+
+
+def test_grasp_temperature_changes_the_ranking_and_refuses_inexact_cases():
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="tanh"),
+                              keras.layers.Dense(3, activation="softmax")])
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(32, 6)).astype("float32") * 3, np.arange(32) % 3
+    loss = "sparse_categorical_crossentropy"
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())  # the same weights: only the temperature differs
+    hot = prune_at_init(model, 0.5, "grasp", (x, y), loss=loss, temperature=200).get_masks()
+    cold = prune_at_init(twin, 0.5, "grasp", (x, y), loss=loss).get_masks()
+    assert any(not np.array_equal(hot[k], cold[k]) for k in hot)  # T = 200 is not a rescaling of T = 1's scores
+    with pytest.raises(ValueError, match="`temperature` .* divides the logits, so the loss must be a cross-entropy on logits"):
+        compute_scores(model, select(model), "grasp", (x, rng.normal(size=(32, 3)).astype("float32")), loss="mse",
+                       temperature=200)
+    softmax_layer = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3), keras.layers.Softmax()])
+    with pytest.raises(ValueError, match="A separate Softmax layer at the output is not seen through"):
+        compute_scores(softmax_layer, select(softmax_layer), "grasp", (x, y), loss=loss, temperature=200)
+    with pytest.raises(ValueError, match="`temperature` applies to method 'grasp' only"):
+        prune_at_init(model, 0.5, "snip", (x, y), loss=loss, temperature=200)
+    with pytest.raises(ValueError, match="`temperature` must be finite and > 0"):
+        prune_at_init(model, 0.5, "grasp", (x, y), loss=loss, temperature=0)
+    with pytest.raises(TypeError, match="`temperature` must be a positive number"):
+        prune_at_init(model, 0.5, "grasp", (x, y), loss=loss, temperature="hot")

@@ -117,6 +117,7 @@ def prune_at_init(
     hessian: str = "auto",
     granularity: str = "weight",
     norm: str = "l2",
+    temperature: float = 1.0,
 ) -> AtInitPruner:
     """Prune ``model`` before training by ``method`` and install fixed masks; train with ``fit`` afterwards.
 
@@ -138,6 +139,9 @@ def prune_at_init(
             (:mod:`kerasinit.pruning.patterns`), by score; replaces ``distribution``.
         loss: SNIP/GraSP objective (default: the compiled model's loss).
         hessian: GraSP's H g: ``"auto"`` (double backprop), ``"double-backprop"`` or ``"finite-difference"``.
+        temperature: GraSP only: the loss sees the logits divided by T (Wang et al.'s code: T = 200);
+            default 1, the paper's formula. T ≠ 1 needs a cross-entropy on logits (see
+            :mod:`kerasinit.pruning.scores`).
         granularity: ``"weight"`` or ``"channel"`` (whole output channels, ranked by the ``norm``, ``"l1"``
             or ``"l2"``, of their scores; :mod:`kerasinit.pruning.channels`). Channels are pruned per
             layer: ``distribution`` must then be ``"uniform"``, ``"erk"`` or a mapping; ``"shuffle"``
@@ -174,7 +178,7 @@ def prune_at_init(
     out_axes = {w.name: output_axis(w) for w in weights} if channels else {}
     targets = None if nm is not None else layer_sparsities(weights, sparsity, distribution, OWNER)
     n_iter = _iterations(method, iterations, pattern)
-    scorer = Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian)
+    scorer = Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian, temperature=temperature)
     pruner = AtInitPruner(model, None, layers=layers)
     assert [w.name for w in pruner.weights] == [w.name for w in weights]
     rng = np.random.default_rng(None if seed is None else seed + 1)

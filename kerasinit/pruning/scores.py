@@ -17,7 +17,14 @@ Each score is one array per prunable weight, keyed ``"layer/attr"`` as the masks
   says which was used, :attr:`Scores.notes` why.
   g and H are taken over the pruned weights only, the other weights held fixed (as the
   authors' code does: the Hessian block of the prunable kernels).
-  (Wang et al.'s code also divides the logits by a temperature of 200; that is not done here.)
+  ``temperature=T`` divides the logits z by T inside the loss, ``L(softmax(z / T), y)``, for g and
+  H g alike, as Wang et al.'s code does with T = 200 (the paper's equations have no T). The default
+  T = 1 is the formula as printed and applies to any loss; T ≠ 1 is refused unless the
+  objective is a cross-entropy on logits, i.e. where z / T is exact: a probability cross-entropy
+  (``"sparse_categorical_crossentropy"``, ...) behind softmax/sigmoid output layers, whose
+  pre-activations are used (:func:`linear_outputs`), or a cross-entropy with ``from_logits=True``.
+  A large T flattens the softmax (p ≈ 1/K once T ≫ |z|); g shrinks like 1/T and H g like 1/T², so
+  only the ranking, not the scale, is comparable across temperatures.
 * ``"synflow"``: data-free iterative synaptic flow, ``S = w ⊙ ∂R/∂w`` with every weight and
   bias replaced by its absolute value (BatchNorm's statistics too, BatchNorm in inference mode),
   an all-ones input and ``R = Σ model(1)``; Tanaka, Kunin, Yamins & Ganguli, "Pruning neural
@@ -137,6 +144,24 @@ def _probability_loss(fn: Any) -> str | None:
         return name if name in _PROBABILITY_LOSSES and not config.get("from_logits", False) else None
     name = getattr(fn, "__name__", None)
     return name if name in _PROBABILITY_LOSSES else None
+
+
+def check_temperature(temperature: Any, owner: str = "prune_at_init") -> float:
+    """``temperature`` as a float, finite and > 0."""
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float | np.integer | np.floating):
+        raise TypeError(f"{owner}: argument `temperature` must be a positive number (GraSP's logit temperature, "
+                        f"e.g. 200 as in Wang et al.'s code); received {temperature!r}.")
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"{owner}: argument `temperature` must be finite and > 0; received {temperature!r}.")
+    return float(temperature)
+
+
+def _logits_loss(fn: Any) -> bool:
+    """True if ``fn`` is a cross-entropy Loss with ``from_logits=True`` (its ``y_pred`` are logits)."""
+    if not isinstance(fn, keras.losses.Loss):
+        return False
+    name = getattr(getattr(fn, "fn", None), "__name__", None)
+    return name in _PROBABILITY_LOSSES and bool(fn.get_config().get("from_logits", False))
 
 
 def loss_objective(model: keras.layers.Layer, loss: Any, owner: str = "prune_at_init") -> tuple[Any, bool]:
@@ -270,13 +295,18 @@ class Scorer:
     does, traces once. ``data``: SNIP/GraSP: an ``(x, y)`` batch or an iterable of batches
     (gradients averaged); SynFlow: optional, an input batch giving the input shape. ``loss``:
     the SNIP/GraSP objective (default: the compiled model's loss). ``hessian``: how GraSP gets
-    H g, one of :data:`HESSIANS`. ``seed``: the random scores.
+    H g, one of :data:`HESSIANS`. ``temperature``: GraSP's logit temperature T (the loss sees
+    z / T; see the module docstring). ``seed``: the random scores.
     """
 
     def __init__(self, model: keras.layers.Layer, weights: Sequence[PrunableWeight], method: str, data: Any = None, *,
-                 loss: Any = None, seed: int | None = None, hessian: str = "auto") -> None:
+                 loss: Any = None, seed: int | None = None, hessian: str = "auto", temperature: float = 1.0) -> None:
         self.method = check_choice("method", method, METHODS, owner="prune_at_init")
         self.hessian = check_choice("hessian", hessian, HESSIANS, owner="prune_at_init")
+        self.temperature = check_temperature(temperature)
+        if self.temperature != 1.0 and self.method != "grasp":
+            raise ValueError(f"prune_at_init: argument `temperature` applies to method 'grasp' only; received "
+                             f"temperature={temperature!r} with method {self.method!r}.")
         self.model, self.weights = model, list(weights)
         self.names = [w.name for w in self.weights]
         self._rng = np.random.default_rng(seed)
@@ -293,9 +323,24 @@ class Scorer:
         else:
             self._data = batches(data)
             objective, self._logits = loss_objective(model, loss)
+            if self.temperature != 1.0:
+                objective = self._tempered(model, loss, objective)
             self._fn = ModelFunction(model, variables, objective)
             self._values = self._fn.values()
         self._grad = self._module.gradient(self._fn)
+
+    def _tempered(self, model: keras.layers.Layer, loss: Any, objective: Any) -> Any:
+        """``objective`` on ``y_pred / T``, where ``y_pred`` are logits (else a ValueError)."""
+        fn = keras.losses.get(loss if loss is not None else getattr(model, "loss", None))
+        if not (self._logits or _logits_loss(fn)):
+            raise ValueError(
+                f"grasp: argument `temperature` ({self.temperature:g}) divides the logits, so the loss must be a "
+                "cross-entropy on logits: a probability cross-entropy ('sparse_categorical_crossentropy', "
+                "'categorical_crossentropy', 'binary_crossentropy') with softmax/sigmoid output layers (their "
+                "pre-activations are used), or such a loss with from_logits=True on a logits output; received "
+                f"loss={loss!r}. A separate Softmax layer at the output is not seen through. Use temperature=1.")
+        t = self.temperature
+        return lambda y, y_pred: objective(y, keras.ops.divide(y_pred, t))
 
     def __call__(self, masks: Mapping[str, np.ndarray] | None = None) -> Scores:
         """The scores with ``masks`` (``{"layer/attr": uint8}``) applied to the weights first."""
@@ -328,11 +373,13 @@ class Scorer:
             hg, how = _hessian_gradient(self._module, self._fn, self._grad, targets, self._values, self._data, g,
                                         self.hessian, notes)
         out = {n: -v.astype("float64") * a for n, a, v in zip(names, hg, masked, strict=True)}
+        if self.temperature != 1.0:
+            notes.append(f"logits divided by temperature {self.temperature:g}")
         return Scores(self.method, out, keep_largest=False, hessian=how, batches=len(self._data), notes=notes)
 
 
 def compute_scores(model: keras.layers.Layer, weights: Sequence[PrunableWeight], method: str, data: Any = None, *,
                    loss: Any = None, masks: Mapping[str, np.ndarray] | None = None, seed: int | None = None,
-                   hessian: str = "auto") -> Scores:
+                   hessian: str = "auto", temperature: float = 1.0) -> Scores:
     """One evaluation of :class:`Scorer` (``masks`` applied to the weights first)."""
-    return Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian)(masks)
+    return Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian, temperature=temperature)(masks)
