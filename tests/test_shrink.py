@@ -189,6 +189,24 @@ def test_mobilenet_v2_shrinks_where_allowed_with_identical_outputs():
     assert small.count_params() < model.count_params()
 
 
+def test_zoo_resnet20_shrinks_the_inside_of_each_residual_branch():
+    """kerasinit's ResNet-20 (BN after every conv, Add at the end of each block), random BN statistics."""
+    from kerasinit.experiments.models import build
+
+    model = build("resnet20", (32, 32, 3), 10, seed=0)
+    perturb(model)
+    prune_at_init(model, 0.5, "magnitude", distribution="uniform", granularity="channel")
+    small = strip(model, shrink=True)
+    x = np.random.default_rng(8).normal(size=(2, 32, 32, 3)).astype("float32")
+    assert_same_predictions(small, model, x)
+    before, after = sizes(model), sizes(small)
+    shrunk = {name for name in before if after[name] < before[name]}
+    # conv1 -> BN -> ReLU -> conv2 (3x3, "same"): the dead filters whose constant ReLU turns into 0 go;
+    # conv2, the shortcuts and the stem feed an Add (or fan out) and keep every filter
+    assert shrunk == {f"s{stage}b{block}_conv1" for stage in (1, 2, 3) for block in (1, 2, 3)}
+    assert small.count_params() < model.count_params()
+
+
 def test_saved_shrunk_model_loads_with_plain_keras(tmp_path):
     model = residual_model()
     prune_at_init(model, 0.5, "magnitude", distribution="uniform", granularity="channel")
