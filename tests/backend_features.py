@@ -28,6 +28,7 @@ FEATURES: dict[str, str] = {
     "monitor": "`VarianceMonitor()` defaults: weights, activations, kernel gradients (= analytic)",
     "monitor_output_gradients": "`VarianceMonitor(track=\"output_gradients\")` (dL/dy per layer)",
     "prune_fit": "`PruningCallback` in `fit` (Adam, SGD+momentum): scheduled updates, exact zeros after every step",
+    "prune_in_step": "mask updates at frequency 1 computed inside the compiled step: the host's masks at every step, bit-identical weights",
     "prune_no_retrace": "mask updates without re-tracing the compiled step",
     "prune_resume": "masks and step saved with the model; resumed run = uninterrupted run",
     "prune_transformer": "pruned Transformer block (MultiHeadAttention): masks survive `load_model` and training",
@@ -288,6 +289,36 @@ def check_prune_structured() -> str:
                 assert not w[:, ~kept].any(), name
         details.append(f"{next(iter(kwargs.values()))}: sparsity {callback.pruner.sparsity:.2f}")
     return "; ".join(details) + "; 0 pruned weights nonzero after every step"
+
+
+def check_prune_in_step() -> str:
+    import keras
+    import numpy as np
+
+    from kerasinit import pruning
+
+    x, y = _data()
+
+    def train(in_graph: bool):  # noqa: ANN202
+        model = _mlp()
+        schedule = pruning.PolynomialDecay(0.0, 0.9, begin_step=0, end_step=20, frequency=1)
+        callback, seen = pruning.PruningCallback(schedule, in_graph=in_graph), []
+
+        class Record(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):  # noqa: ANN001
+                if keras.backend.backend() == "jax":
+                    callback.pruner.model.jax_state_sync()
+                seen.append(callback.pruner.get_masks())
+
+        model.fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=[callback, Record()])
+        return seen, [_np(v) for v in model.weights], callback
+
+    host, host_weights, _ = train(False)
+    step, step_weights, callback = train(True)
+    assert callback._plan is not None  # noqa: SLF001
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(host, step, strict=True) for k in a)
+    assert all(np.array_equal(a, b) for a, b in zip(host_weights, step_weights, strict=True))
+    return f"{len(step)} steps, same masks at each; sparsity {callback.pruner.sparsity:.3f}"
 
 
 def check_prune_no_retrace() -> str:

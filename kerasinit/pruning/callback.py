@@ -24,11 +24,14 @@ from typing import Any
 import keras
 
 from kerasinit._arrays import to_numpy
+from kerasinit.pruning.incremental import IncrementalPlan
 from kerasinit.pruning.optimizer_state import bind, unbind
 from kerasinit.pruning.pruner import Pruner
 from kerasinit.pruning.schedules import PruningSchedule
 from kerasinit.pruning.selection import Selector
 
+#: largest schedule frequency at which masks are updated inside the train step by default
+IN_GRAPH_FREQUENCY = 10
 #: model -> the train function built (under a distribution) with its masks bound
 _MASKED_STEPS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
@@ -56,6 +59,7 @@ class PruningCallback(keras.callbacks.Callback):
         pattern: str | None = None,
         granularity: str = "weight",
         norm: str = "l2",
+        in_graph: bool | None = None,
     ) -> None:
         super().__init__()
         if (schedule is None) == (pruner is None):
@@ -65,6 +69,11 @@ class PruningCallback(keras.callbacks.Callback):
         self.pruner = pruner
         self._spec = {"schedule": schedule, "layers": layers, "scope": scope, "overrides": overrides,
                       "pattern": pattern, "granularity": granularity, "norm": norm}
+        if in_graph is not None and not isinstance(in_graph, bool):
+            raise TypeError(f"PruningCallback: argument `in_graph` must be None (automatic), True or False; received {in_graph!r}.")
+        self.in_graph = in_graph
+        self._plan: IncrementalPlan | None = None
+        self._refreshed: int | None = None
         self._step = 0
         self._jax = False
         self._span = 1
@@ -80,8 +89,9 @@ class PruningCallback(keras.callbacks.Callback):
         if self.pruner is None or self.pruner.model is not self.model:
             self.pruner = Pruner(self.model, **self._spec)
         self._jax = keras.backend.backend() == "jax"
+        self._setup_in_graph(optimizer)
         if self._jax:  # the masks join the state of JAX's compiled step
-            bind(optimizer, self.pruner.mask_variables)
+            bind(optimizer, self._state_variables)
             # jit re-traces by itself for the longer state (once: its cache keeps both); only a step
             # compiled for a distribution fixed its output shardings, so it is rebuilt once for the masks
             if keras.distribution.distribution() is not None and _MASKED_STEPS.get(self.model) is not self.model.train_function:
@@ -92,16 +102,51 @@ class PruningCallback(keras.callbacks.Callback):
         if self.pruner.schedule is not None:
             self._warn_if_idle()
 
+    @property
+    def _state_variables(self) -> list[Any]:
+        return self.pruner.mask_variables + (self._plan.variables if self._plan is not None else [])
+
+    def _setup_in_graph(self, optimizer: Any) -> None:
+        """Install (or keep) the in-step updates of :mod:`kerasinit.pruning.incremental` when they apply."""
+        pruner, schedule = self.pruner, self.pruner.schedule
+        reasons = []
+        if schedule is None:
+            reasons.append("the pruner has no schedule (fixed masks)")
+        if pruner.scope != "layer" or pruner.pattern is not None or pruner.granularity != "weight":
+            reasons.append("only scope='layer' unstructured pruning updates inside the step")
+        if keras.distribution.distribution() is not None or _tf_strategy(self.model):
+            reasons.append("a distribution is active")
+        wanted = self.in_graph if self.in_graph is not None else not reasons and schedule.frequency <= IN_GRAPH_FREQUENCY
+        if self.in_graph and reasons:
+            raise ValueError(f"PruningCallback: in_graph=True cannot be used here: {'; '.join(reasons)}.")
+        plan = self._plan
+        if wanted and (plan is None or plan.pruner is not pruner):
+            if plan is not None:
+                plan.remove()
+            self._plan = IncrementalPlan(pruner, schedule, optimizer)
+            pruner.reset_compiled_step()  # the step must now run the updates
+        elif not wanted and plan is not None:
+            plan.remove()
+            self._plan = None
+            pruner.reset_compiled_step()
+        if self._plan is not None:
+            self._plan.active.assign(True)
+            self._refreshed = None  # the first batch of every fit is done on the host
+
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         if self._jax:
-            bind(self.pruner.model.optimizer, self.pruner.mask_variables)
+            bind(self.pruner.model.optimizer, self._state_variables)
 
     def _unbind(self, logs: Any = None) -> None:
         if getattr(self, "_jax", False) and self.pruner is not None:
-            unbind(self.pruner.model.optimizer, self.pruner.mask_variables)
+            unbind(self.pruner.model.optimizer, self._state_variables)
 
     on_test_begin = _unbind  # validation inside fit starts after Keras synced the epoch's state
-    on_train_end = _unbind
+
+    def on_train_end(self, logs: Any = None) -> None:
+        self._unbind()
+        if self._plan is not None:
+            self._plan.active.assign(False)  # a later fit without this callback leaves the masks alone
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         self._unbind()
@@ -135,13 +180,39 @@ class PruningCallback(keras.callbacks.Callback):
         # Callback.model), which would also make fit re-gather it at every step: per batch, read the
         # model through `self.pruner.model` and sync only before an update.
         span = self._span
-        if self.pruner.schedule is None:  # fixed masks
+        schedule = self.pruner.schedule
+        if schedule is None:  # fixed masks
             return
-        due = self.pruner.schedule.update_steps(self._step, self._step + span)
-        if due:
-            sparsity = self.pruner.schedule.sparsity(due[-1])
-            if self._jax:  # the variables hold the epoch's start; fit's state holds the present
-                self.pruner.model.jax_state_sync()
-            self.pruner.update_masks(sparsity)
-            self.updates.append((due[-1], sparsity))
+        due = schedule.update_steps(self._step, self._step + span)
+        plan = self._plan
+        if plan is None:
+            if due:
+                self._host_update(due[-1])
+        else:  # the step updates the masks itself, but for big jumps, the first batch and candidate refreshes
+            first = self._refreshed is None
+            big = [s for s in due if s in plan.big]  # too large for the step: done here (within a block, early)
+            if first or big or self._step - self._refreshed >= plan.refresh_every:
+                if self._jax:
+                    self.pruner.model.jax_state_sync()
+                start = big[-1] if big else (schedule.update_steps(schedule.begin_step, self._step + 1) or [None])[-1]
+                if start is not None and (first or big):
+                    self.pruner.forget_counts()  # the step changed masks behind the pruner's back
+                    self.pruner.update_masks(schedule.sparsity(start))
+                plan.refresh()
+                self._refreshed = self._step
+            if due:
+                self.updates.append((due[-1], schedule.sparsity(due[-1])))
         self._step += span
+
+    def _host_update(self, step: int) -> None:
+        sparsity = self.pruner.schedule.sparsity(step)
+        if self._jax:  # the variables hold the epoch's start; fit's state holds the present
+            self.pruner.model.jax_state_sync()
+        self.pruner.update_masks(sparsity)
+        self.updates.append((step, sparsity))
+
+
+def _tf_strategy(model: Any) -> bool:
+    """Whether ``model`` trains under a non-default ``tf.distribute`` strategy (TensorFlow backend)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy is not None and "Default" not in type(strategy).__name__

@@ -133,7 +133,7 @@ class Pruner:
         """
         sparsity = check_sparsity("sparsity", sparsity, "Pruner.update_masks")
         joint = [w for w in self.weights if self.scope == "global" and w.layer.name not in self.overrides]
-        counts = {w.name: self._keep_count(w, sparsity) for w in self.weights if w not in joint}
+        counts = {w.name: self.kept_count(w, sparsity) for w in self.weights if w not in joint}
         changed = [w for w in self.weights if w not in joint and not self._current(w.name, counts[w.name])]
         joint_count = keep_count(sum(self.masks[w.name].size for w in joint), sparsity)
         if joint and (self._joint_count != joint_count or not all(self._current(w.name, None) for w in joint)):
@@ -170,7 +170,7 @@ class Pruner:
         keep, _ = _keep_largest(channel_scores(magnitudes, axis, self.norm), count)
         return expand(keep, value.shape, axis)
 
-    def _keep_count(self, weight: PrunableWeight, sparsity: float) -> int:
+    def kept_count(self, weight: PrunableWeight, sparsity: float) -> int:
         """How many weights (channels, with ``granularity="channel"``) of ``weight`` are kept at ``sparsity``."""
         size = self.masks[weight.name].size
         if self._n_m is not None:
@@ -178,6 +178,15 @@ class Pruner:
         if self._axes:
             size = int(weight.variable.shape[self._axes[weight.name]])
         return keep_count(size, self.layer_sparsity(weight, sparsity))
+
+    def forget_counts(self) -> None:
+        """Recompute every mask at the next ``update_masks`` (its masks were changed by other means)."""
+        self._counts.clear()
+        self._joint_count = -1
+
+    def reset_compiled_step(self) -> None:
+        """Retrace the model's train step (it must pick up a change in what the mask constraints run)."""
+        _reset_compiled_step(self.model)
 
     def _current(self, name: str, count: int | None) -> bool:
         """Whether the mask of ``name`` was set by this pruner, untouched since, for ``count`` kept weights."""

@@ -1,0 +1,166 @@
+"""Frequent magnitude updates inside the compiled train step: prune the few smallest survivors.
+
+At a small schedule ``frequency`` (1 = a mask update every step) the host path of
+:meth:`Pruner.update_masks` (read the weights back, select, write masks and weights) costs about a
+step of its own. Between two updates the sparsity rises a little, pruned weights are exact zeros and
+masks only shrink, so the new mask of a weight is its old mask minus the ``d`` smallest survivors,
+``d = kept − k(step)`` (``k`` the schedule's keep count, :func:`~kerasinit.pruning.masks.keep_count`).
+This module computes that inside the step, in the weight's :class:`MaskConstraint`, with
+``keras.ops`` only:
+
+1. ``k`` comes from a table of the schedule's update steps (``searchsorted``) at the optimizer's next
+   step; nothing happens unless ``0 < d <= D`` (``D`` the largest decrement the table allows here).
+2. The host keeps, per weight, a *candidate* set: the indices of the ``C`` smallest survivors,
+   refreshed every ``refresh`` steps. The step takes the ``d`` smallest candidates (``top_k`` over
+   ``C`` values, not over the whole tensor).
+3. That is exact when exactly ``d`` survivors of the whole tensor are ``<=`` the largest value taken
+   (one pass, counting). Otherwise (a tie at the threshold, weights that drifted past the set) the step finds the exact answer by bisection on the magnitudes' bit patterns
+   (non-negative floats order as their bits), pruning the highest flat indices among ties: the
+   same masks as ``update_masks`` (which keeps the lowest indices among ties) in every case.
+
+Updates larger than ``D`` (a first jump to the target, ``ConstantSparsity``) and the first step of
+each ``fit`` stay on the host. ``PruningCallback`` uses this for ``scope="layer"`` unstructured
+pruning at ``frequency <= 10`` without a distribution (``in_graph=`` overrides); see
+``benchmarks/bench_pruning.py`` for what it saves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasinit._arrays import to_numpy
+from kerasinit.pruning.constraint import Mask
+from kerasinit.pruning.schedules import PruningSchedule
+from kerasinit.pruning.selection import PrunableWeight
+
+#: largest per-update decrement handled inside the step; larger updates go to the host
+MAX_STEP_DECREMENT = 2048
+
+
+class WeightPlan:
+    """The in-step update of one weight: its keep-count table, candidate set and kept count."""
+
+    def __init__(self, weight: PrunableWeight, mask: Mask, steps: np.ndarray, counts: np.ndarray,
+                 optimizer: Any, refresh: int, active: Any) -> None:
+        self.weight, self.mask, self.optimizer, self.active = weight, mask, optimizer, active
+        self.size = mask.size
+        self.steps = steps.astype("int32")  # update steps, ascending
+        self.counts = counts.astype("int32")  # keep count from each update step on
+        drops = -np.diff(np.concatenate([[self.size], self.counts]))
+        small = drops[drops <= MAX_STEP_DECREMENT]
+        self.limit = int(max(small.max(initial=0), 1))  # D: static size of the step's top_k
+        self.big = set(int(s) for s in self.steps[drops > MAX_STEP_DECREMENT])
+        per_refresh = int(np.sort(drops[drops <= MAX_STEP_DECREMENT])[::-1][:refresh].sum()) if small.size else 0
+        self.candidates = int(min(self.size, max(2 * per_refresh + self.limit + 1, 64)))  # C
+        self.kept = keras.Variable(np.int32(self.size), dtype="int32", trainable=False, name="prune_kept")
+        self.cand = keras.Variable(np.zeros(self.candidates, "int32"), dtype="int32", trainable=False, name="prune_candidates")
+
+    @property
+    def variables(self) -> list[Any]:
+        return [self.kept, self.cand]
+
+    def refresh(self) -> None:
+        """Host: the kept count and the ``C`` smallest survivors from the current weight and mask."""
+        mask = self.mask.numpy().reshape(-1).astype(bool)
+        magnitudes = np.abs(to_numpy(self.weight.variable).reshape(-1).astype("float32"))
+        magnitudes = np.where(mask, magnitudes, np.inf)
+        c = self.candidates
+        index = np.argpartition(magnitudes, c - 1)[:c] if c < self.size else np.arange(self.size)
+        self.cand.assign(index.astype("int32"))
+        self.kept.assign(np.int32(mask.sum()))
+
+    # ------------------------------------------------------------------ inside the step
+    def __call__(self, w: Any, mask: Any) -> Any:
+        """The mask for the next step (assigned to the mask variable), given the updated ``w``."""
+        step = ops.cast(self.optimizer.iterations, "int32") + 1  # constraints run before iterations += 1
+        position = ops.searchsorted(self.steps, ops.reshape(step, (1,)), side="right")[0] - 1
+        target = ops.where(position < 0, self.size, ops.take(self.counts, ops.maximum(position, 0)))
+        kept = ops.convert_to_tensor(self.kept.value)
+        d = kept - target
+        due = ops.logical_and(ops.logical_and(d > 0, d <= self.limit), ops.convert_to_tensor(self.active.value))
+        new_mask = ops.cond(due, lambda: self._pruned(w, mask, d), lambda: mask)
+        self.kept.assign(ops.where(due, target, kept))
+        return new_mask
+
+    def _pruned(self, w: Any, mask: Any, d: Any) -> Any:
+        shape = ops.shape(mask)
+        flat_mask = ops.reshape(mask, (-1,))
+        magnitude = ops.reshape(ops.abs(ops.cast(w, "float32")), (-1,))
+        survivors = ops.where(flat_mask, magnitude, np.inf)
+        cand = ops.convert_to_tensor(self.cand.value)
+        values = ops.take(survivors, cand)
+        k = min(self.limit, self.candidates)
+        smallest, order = ops.top_k(-values, k)  # the k smallest candidates, ascending
+        chosen = ops.arange(k, dtype="int32") < d
+        last = ops.max(ops.where(chosen, -smallest, -1.0))  # the largest magnitude pruned
+        # exact iff no other survivor, in the set or not, is <= last (a tie included): one pass, no scatter
+        exact = ops.logical_and(ops.sum(ops.cast(survivors <= last, "int32")) == d, d <= k)
+
+        def fast() -> Any:
+            picked = ops.take(cand, order)
+            updates = ops.logical_and(ops.take(flat_mask, picked), ops.logical_not(chosen))  # the first d pruned
+            return ops.scatter_update(flat_mask, ops.reshape(picked, (-1, 1)), updates)
+
+        new = ops.cond(exact, fast, lambda: _exact_prune(survivors, flat_mask, d))
+        return ops.reshape(new, shape)
+
+
+def _exact_prune(survivors: Any, flat_mask: Any, d: Any) -> Any:
+    """``flat_mask`` minus the ``d`` smallest ``survivors`` (highest flat index first among ties), exactly.
+
+    Non-negative float32 values order as their int32 bit patterns; bisection over the bits finds
+    the ``d``-th smallest value ``t``; everything below it goes, and of the entries equal to it the
+    ones of highest index until ``d`` are gone.
+    """
+    bits = ops.view(survivors, "int32")  # +inf (pruned) is 0x7f800000, above every finite magnitude
+
+    def body(_: Any, bounds: Any) -> Any:
+        low, high = bounds[0], bounds[1]  # count(bits <= high) >= d > count(bits <= low - 1)
+        middle = low + (high - low) // 2
+        enough = ops.sum(ops.cast(bits <= middle, "int32")) >= d
+        return ops.stack([ops.where(enough, low, middle + 1), ops.where(enough, middle, high)])
+
+    bounds = ops.fori_loop(0, 32, body, ops.convert_to_tensor(np.array([0, 0x7F800000], "int32")))
+    threshold = bounds[1]
+    below = bits < threshold
+    ties = bits == threshold
+    remaining = d - ops.sum(ops.cast(below, "int32"))
+    from_end = ops.flip(ops.cumsum(ops.flip(ops.cast(ties, "int32"), 0)), 0)  # ties at this index or after
+    pruned = ops.logical_or(below, ops.logical_and(ties, from_end <= remaining))
+    return ops.logical_and(flat_mask, ops.logical_not(pruned))
+
+
+class IncrementalPlan:
+    """Every weight's :class:`WeightPlan` for ``pruner`` under ``schedule``, installed on their masks."""
+
+    def __init__(self, pruner: Any, schedule: PruningSchedule, optimizer: Any, refresh: int = 16) -> None:
+        self.pruner, self.schedule, self.refresh_every = pruner, schedule, refresh
+        last = schedule.end_step if schedule.end_step >= 0 else schedule.begin_step
+        steps = np.asarray(schedule.update_steps(schedule.begin_step, last + 1), dtype="int64")
+        self.plans: list[WeightPlan] = []
+        #: the plan updates masks only while its callback trains (a later fit without it leaves them)
+        self.active = keras.Variable(False, dtype="bool", trainable=False, name="prune_in_step")
+        for w in pruner.weights:
+            mask = pruner.masks[w.name]
+            counts = np.array([pruner.kept_count(w, schedule.sparsity(int(s))) for s in steps], dtype="int64")
+            plan = WeightPlan(w, mask, steps, counts, optimizer, refresh, self.active)
+            mask.updater = plan
+            self.plans.append(plan)
+        self.big = set().union(*(p.big for p in self.plans)) if self.plans else set()
+
+    @property
+    def variables(self) -> list[Any]:
+        return [self.active] + [v for p in self.plans for v in p.variables]
+
+    def refresh(self) -> None:
+        for plan in self.plans:
+            plan.refresh()
+
+    def remove(self) -> None:
+        for plan in self.plans:
+            if plan.mask.updater is plan:
+                plan.mask.updater = None
