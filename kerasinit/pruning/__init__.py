@@ -2,12 +2,14 @@
 
 - Schedules with TFMOT's semantics: :class:`ConstantSparsity`, :class:`PolynomialDecay`.
 - :class:`Pruner` / :class:`PruningCallback`: masks as boolean weight constraints (1 byte per weight) applied inside the
-  compiled train step (exact zeros through Adam and momentum), saved with the model.
-- :func:`prune` (one shot), :func:`sparsity_report`, :func:`strip`.
+  compiled train step (exact zeros through Adam and momentum), saved with the model; unstructured,
+  N:M (``pattern="2:4"``) or whole channels (``granularity="channel"``); frequent schedule updates
+  computed inside the step (:mod:`kerasinit.pruning.incremental`).
+- :func:`prune` (one shot), :func:`sparsity_report`, :func:`strip` (``shrink=True``: a smaller model
+  without the dead channels, :func:`shrink`).
 - :func:`prune_at_init`: fixed masks before training by SNIP, GraSP, SynFlow, magnitude or random
   scores, spread globally, uniformly, by ERK or per layer, N:M structured (``pattern="2:4"``) or
-  by whole channels (``granularity="channel"``); :func:`shrink` rebuilds a smaller dense model without
-  the dead channels.
+  by whole channels (``granularity="channel"``).
 - ``kerasinit.pruning.tfmot``: the same experiment on tf_keras models through TFMOT (imported
   only when used).
 """
