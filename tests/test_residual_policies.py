@@ -215,7 +215,7 @@ def test_mimetic_attention_products():
     wq, wk = to_np(mha._query_dense.kernel)[:, 0], to_np(mha._key_dense.kernel)[:, 0]
     wv, wo = to_np(mha._value_dense.kernel)[:, 0], to_np(mha._output_dense.kernel)[0]
     qk, vo = wq @ wk.T, wv @ wo  # full rank (one head of width d): exactly alpha Z + beta I and alpha Z - beta I
-    z_qk, z_vo = (to_np(keras.random.normal((d, d), stddev=d**-0.5, seed=s)) for s in (0, 1))  # draws seed, seed + 1
+    z_qk, z_vo = (to_np(keras.random.normal((1, d, d), stddev=d**-0.5, seed=s))[0] for s in (0, 1))  # seed, seed + 1
     np.testing.assert_allclose(qk, 0.7 * z_qk + 0.7 * np.eye(d), atol=1e-5)
     np.testing.assert_allclose(vo, 0.4 * z_vo - 0.4 * np.eye(d), atol=1e-5)
     off = ~np.eye(d, dtype=bool)

@@ -14,6 +14,7 @@ from kerasinit.initializers.kwon import (
     KwonUniform,
 )
 from kerasinit.initializers.lsuv import lsuv
+from kerasinit.initializers.mimetic import MimeticQueryKey, MimeticValueOutput, mimetic_initializers
 from kerasinit.initializers.mirrors import (
     STFT,
     Constant,
@@ -60,8 +61,8 @@ __all__ = [
     "DeltaOrthogonal", "Description", "Dirac", "FromArray", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
     "KerasinitInitializer", "KwonLogisticNormal", "KwonLogisticUniform", "KwonNormal", "KwonReluNormal",
     "KwonReluUniform", "KwonTanhNormal", "KwonTanhUniform", "KwonUniform", "LeakyHeNormal",
-    "LeakyHeUniform", "LecunNormal", "LecunUniform", "NormalizedXavierUniform", "Ones", "Orthogonal",
+    "LeakyHeUniform", "LecunNormal", "LecunUniform", "MimeticQueryKey", "MimeticValueOutput", "NormalizedXavierUniform", "Ones", "Orthogonal",
     "PlainHeNormal", "RandomNormal", "ResidualBlock", "RandomUniform", "SparseNormal", "TruncatedNormal", "VarianceScaling",
-    "XavierNormal", "XavierUniform", "ZerO", "Zeros", "compute_fans", "deserialize", "find_residual_blocks", "gain", "get", "lsuv", "recommend", "reinitialize",
+    "XavierNormal", "XavierUniform", "ZerO", "Zeros", "compute_fans", "deserialize", "find_residual_blocks", "gain", "get", "lsuv", "mimetic_initializers", "recommend", "reinitialize",
     "serialize",
 ]

@@ -30,6 +30,7 @@ from keras import ops
 
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_real
+from kerasinit.initializers.mimetic import mimetic_initializers
 from kerasinit.initializers.mirrors import GlorotUniform, RandomNormal, Zeros
 from kerasinit.initializers.policy import STRUCTURAL_POLICIES
 from kerasinit.initializers.residual import (
@@ -263,26 +264,18 @@ def t_fixup(model: keras.layers.Layer, seed: int | None = None) -> Any:
 
 
 # --------------------------------------------------------------------------- attention
-def mimetic_pair(d_model: int, rank: int, alpha: float, beta: float, seed: int | None) -> tuple[Any, Any]:
-    """``(A, B)``, both ``(d_model, rank)``, with ``A Bᵀ`` the best rank-``rank`` approximation of
-    ``α Z + β I`` (Z ~ N(0, 1/d_model)), split by SVD as ``A = U√S``, ``B = V√S``."""
-    z = keras.random.normal((d_model, d_model), stddev=d_model**-0.5, seed=seed)
-    target = alpha * z + beta * ops.eye(d_model)
-    u, s, vt = ops.svd(target)
-    root = ops.sqrt(s[:rank])
-    return u[:, :rank] * root, ops.transpose(vt[:rank]) * root
-
-
 def mimetic(model: keras.layers.Layer, seed: int | None = None, alpha_qk: float = 0.7, beta_qk: float = 0.7,
             alpha_vo: float = 0.4, beta_vo: float = 0.4) -> Any:
     """Mimetic initialization (Trockman & Kolter, ICML 2023) of every ``MultiHeadAttention`` in ``model``.
 
-    Per head h (key/value width k ≤ d): ``W_q^h W_k^hᵀ`` and ``W_v^h W_o^h`` are the best rank-k
+    Per head h (key/value width k): ``W_q^h W_k^hᵀ`` and ``W_v^h W_o^h`` are the best rank-k
     approximations of ``α₁ Z + β₁ I`` and ``α₂ Z − β₂ I`` (Z ~ N(0, 1/d), one draw per head), so
-    attention starts near the identity-like patterns of pre-trained models. Biases 0. Defaults:
-    α₁ = β₁ = 0.7, α₂ = β₂ = 0.4 (the paper's ViT setting).
+    attention starts near the identity-like patterns of pre-trained models. The draws are those of
+    :func:`kerasinit.mimetic_initializers` (``MimeticQueryKey`` / ``MimeticValueOutput``), the i-th
+    attention layer seeded ``seed + 2i`` (query/key) and ``seed + 2i + 1`` (value/output). Biases 0.
+    Defaults: α₁ = β₁ = 0.7, α₂ = β₂ = 0.4 (the paper's ViT setting).
     """
-    values = {n: check_real(n, v, owner="mimetic") for n, v in
+    values = {n: check_real(n, v, owner="mimetic", nonnegative=True) for n, v in
               (("alpha_qk", alpha_qk), ("beta_qk", beta_qk), ("alpha_vo", alpha_vo), ("beta_vo", beta_vo))}
     run = _Redraw(seed)
     found = [la for la in weight_layers_in_order(model) if isinstance(la, keras.layers.MultiHeadAttention)]
@@ -292,29 +285,20 @@ def mimetic(model: keras.layers.Layer, seed: int | None = None, alpha_qk: float 
         raise ValueError(f"reinitialize: policy='mimetic' needs MultiHeadAttention layers and found none in {model.name!r}.")
     for mha in found:
         q, k, v, o = (run.part(mha, p) for p in ("query", "key", "value", "output"))
-        d, heads, key_dim = q.kernel.shape
-        d_v, value_dim = v.kernel.shape[0], v.kernel.shape[-1]
-        if k.kernel.shape[0] != d or d_v != o.kernel.shape[-1]:
+        if k.kernel.shape[0] != q.kernel.shape[0] or v.kernel.shape[0] != o.kernel.shape[-1]:
             raise ValueError(f"mimetic: layer {mha.name!r} has different query/key or value/output widths; "
                              "mimetic initialization needs self-attention shapes.")
-        qs, ks, vs, os_ = [], [], [], []
-        for _ in range(heads):
-            a, b = mimetic_pair(d, key_dim, values["alpha_qk"], values["beta_qk"], run.next_seed())
-            qs.append(a)
-            ks.append(b)
-            a, b = mimetic_pair(d_v, value_dim, values["alpha_vo"], -values["beta_vo"], run.next_seed())
-            vs.append(a)
-            os_.append(ops.transpose(b))
+        layer_seed = run.next_seed()  # query/key; value/output take layer_seed + 1
+        run.next_seed()
+        inits = mimetic_initializers(layer_seed, **values)  # seed None: one fresh int for the layer's pairs
         name = mha.name
-        run.assign(q, "kernel", ops.stack(qs, axis=1), initializer="Mimetic", scale=1.0, block=name, role="attention query",
-                   reason=f"mimetic: W_q W_k^T ~ {alpha_qk:g} Z + {beta_qk:g} I per head")
-        run.assign(k, "kernel", ops.stack(ks, axis=1), initializer="Mimetic", scale=1.0, block=name, role="attention key",
-                   reason=f"mimetic: W_q W_k^T ~ {alpha_qk:g} Z + {beta_qk:g} I per head")
-        run.assign(v, "kernel", ops.stack(vs, axis=1), initializer="Mimetic", scale=1.0, block=name, role="attention value",
-                   reason=f"mimetic: W_v W_o ~ {alpha_vo:g} Z - {beta_vo:g} I per head")
-        run.assign(o, "kernel", ops.stack(os_, axis=0), initializer="Mimetic", scale=1.0, block=name, role="attention output",
-                   reason=f"mimetic: W_v W_o ~ {alpha_vo:g} Z - {beta_vo:g} I per head")
         for sub, part in ((q, "query"), (k, "key"), (v, "value"), (o, "output")):
+            init = inits[part]
+            target = (f"W_q W_k^T ~ {values['alpha_qk']:g} Z + {values['beta_qk']:g} I" if part in ("query", "key")
+                      else f"W_v W_o ~ {values['alpha_vo']:g} Z - {values['beta_vo']:g} I")
+            run.assign(sub, "kernel", init(tuple(sub.kernel.shape), dtype=sub.kernel.dtype),
+                       initializer=f"{type(init).__name__}({part!r}, seed={init.seed})", scale=1.0, block=name,
+                       role=f"attention {part}", reason=f"mimetic: {target} per head")
             run.zero_bias(sub, block=name, role=f"attention {part}", reason="mimetic: biases 0")
     return run.report()
 

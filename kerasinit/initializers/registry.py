@@ -32,12 +32,15 @@ REGISTER_HOOKS: list[Callable[[type], None]] = []
 _KERAS_NAMES = set(keras.src.initializers.ALL_OBJECTS_DICT)
 
 
-def register(*aliases: str) -> Callable[[type], type]:
+def register(*aliases: str, catalogue: bool = True) -> Callable[[type], type]:
     """Class decorator: register with Keras (package ``kerasinit``) and with :func:`get`.
 
     ``aliases`` are extra accepted strings (the snake_case of the class name is always added).
     Aliases that Keras does not already use are also added to Keras's global custom objects, so
     ``Dense(4, kernel_initializer="kwon_tanh_uniform")`` works after ``import kerasinit``.
+    ``catalogue=False`` keeps a class out of :data:`CATALOGUE` (``kerasinit list`` and the checks that
+    every catalogue entry draws i.i.d. values for any kernel shape): for structured halves of a pair,
+    such as the mimetic attention initializers, which only fit attention kernels.
     """
 
     def wrap(cls: type) -> type:
@@ -46,7 +49,8 @@ def register(*aliases: str) -> Callable[[type], type]:
         cls.__module__ = PACKAGE
         cls = keras.saving.register_keras_serializable(package=PACKAGE)(cls)
         name = cls.__name__
-        CATALOGUE[name] = cls
+        if catalogue:
+            CATALOGUE[name] = cls
         snake = to_snake_case(name)
         for alias in (name, f"{PACKAGE}>{name}", snake, *aliases):
             _NAMES[alias] = cls
@@ -65,7 +69,7 @@ def names() -> dict[str, list[str]]:
     """Class name -> every string that resolves to it."""
     out: dict[str, list[str]] = {n: [] for n in CATALOGUE}
     for alias, cls in _NAMES.items():
-        out[cls.__name__].append(alias)
+        out.setdefault(cls.__name__, []).append(alias)
     return out
 
 
