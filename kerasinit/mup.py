@@ -23,6 +23,22 @@ biases                (zero)              1                     r (of the layer'
 :func:`initialize` re-draws the kernels, :func:`optimizer` returns a Keras optimizer that multiplies
 the learning rate of each variable by its multiplier (on every backend: the per-variable
 ``update_step`` is the one place all three backends' optimizers share).
+
+**MultiHeadAttention** (Tensor Programs V, §4 "attention logits"): its query, key, value and
+output projections are four **hidden** weights (fans: model width d for query/key/value, heads·value
+width for the output). μP also replaces the logit scale 1/√d_head by 1/d_head, since trained
+queries and keys become correlated and ``q·k`` grows like d_head. Keras hard-codes 1/√key_dim, so
+the missing factor ``c = √(base_key_dim / key_dim)`` (1 at the base width) is folded into the query
+projection, which is what multiplies the logits: the query kernel is drawn ``c`` times smaller
+(variance × c²) and its learning rate (kernel and bias) is multiplied by ``c`` for Adam (update
+size does not depend on the gradient's scale) and by ``c²`` for SGD. With ``W̃_q = c·W_q`` the
+forward pass and these updates are exactly those of μP's ``1/d_head`` logits (up to Adam's ε).
+Not μP-exact: AdamW's decoupled weight decay (Keras applies it with the global learning rate),
+and a saved model keeps working but its optimizer state (the multipliers) must be rebuilt with
+:func:`optimizer`. ``zero_query=True`` starts the query at 0 (uniform attention at init), as
+Yang et al. recommend. ``base_key_dim`` defaults to ``key_dim · base_width / d`` (a fixed number
+of heads whose width grows with the model); when heads are added at a fixed head width, pass
+``base_key_dim=key_dim`` (then c = 1: 1/√d_head is a constant).
 """
 
 from __future__ import annotations
@@ -34,7 +50,6 @@ import numpy as np
 
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_int, check_real
-from kerasinit.initializers.mirrors import VarianceScaling
 from kerasinit.initializers.residual import weight_layers_in_order
 
 KINDS = ("input", "hidden", "output")
@@ -52,9 +67,10 @@ def layer_kinds(model: keras.layers.Layer) -> dict[str, str]:
         raise ValueError(f"mup: argument `model` needs at least an input and an output weight layer; found {len(found)}.")
     kinds = {}
     for i, layer in enumerate(found):
-        if isinstance(layer, keras.layers.MultiHeadAttention):
-            raise ValueError(f"mup: layer {layer.name!r} is a MultiHeadAttention; μP's attention scaling (1/d "
-                             "logits) is not implemented here.")
+        if isinstance(layer, keras.layers.MultiHeadAttention) and i in (0, len(found) - 1):
+            raise ValueError(f"mup: MultiHeadAttention {layer.name!r} is the model's {'first' if i == 0 else 'last'} "
+                             "weight layer; μP needs an input layer (Embedding/Dense) before attention and a readout "
+                             "after it, so that its projections are hidden weights.")
         kinds[layer.name] = "input" if i == 0 or isinstance(layer, keras.layers.Embedding) else (
             "output" if i == len(found) - 1 else "hidden")
     return kinds
@@ -64,71 +80,121 @@ def _kernel(layer: keras.layers.Layer) -> keras.Variable:
     return layer.embeddings if isinstance(layer, keras.layers.Embedding) else layer.kernel
 
 
-def _multipliers(kind: str, shape: tuple[int, ...], base_width: int, embedding: bool) -> tuple[float, float]:
+_PARTS = ("query", "key", "value", "output")
+
+
+def _units(model: keras.layers.Layer, kinds: dict[str, str]) -> list[tuple[str, keras.layers.Layer, str, str]]:
+    """``(label, layer holding the kernel, kind, attention part or "")`` per weight layer; a
+    MultiHeadAttention gives its four projections (``"mha/query"``...), all hidden."""
+    out = []
+    for layer in weight_layers_in_order(model):
+        if isinstance(layer, keras.layers.MultiHeadAttention):
+            out.extend((f"{layer.name}/{part}", getattr(layer, f"_{part}_dense"), "hidden", part) for part in _PARTS)
+        else:
+            out.append((layer.name, layer, kinds[layer.name], ""))
+    return out
+
+
+def _fans(layer: keras.layers.Layer, part: str) -> tuple[int, int]:
+    """(n_in, n_out) of a kernel: the dimensions that grow with width (attention projections by their axes)."""
+    shape = tuple(_kernel(layer).shape)
+    if isinstance(layer, keras.layers.Embedding):
+        return shape[0], shape[1]
+    if part == "output":  # (heads, value_dim, d)
+        return int(np.prod(shape[:-1])), shape[-1]
+    if part:  # (d, heads, key_dim)
+        return shape[0], int(np.prod(shape[1:]))
+    return int(np.prod(shape[:-1])), shape[-1]
+
+
+def _multipliers(kind: str, n_in: int, n_out: int, base_width: int, embedding: bool) -> tuple[float, float]:
     """(r of the kernel's growing dimension, r of the layer's outputs)."""
-    n_in, n_out = (shape[0], shape[1]) if embedding else (shape[-2], shape[-1])
     r_out = 1.0 if kind == "output" else n_out / base_width  # a readout's outputs do not grow with width
+    if embedding:  # (vocabulary, d): the kernel's growing dimension is its width
+        return r_out, r_out
     return (r_out if kind == "input" else n_in / base_width), r_out
 
 
-def plan(model: keras.layers.Layer, base_width: int, optimizer: str = "adam") -> Any:
-    """The μP table for ``model``: one row per trainable weight (layer, weight, kind, r,
-    init std, learning-rate multiplier) for ``optimizer`` ``"adam"`` (also AdamW) or ``"sgd"``."""
+def logit_factor(mha: keras.layers.MultiHeadAttention, base_width: int, base_key_dim: float | None = None) -> float:
+    """``c = √(base_key_dim / key_dim)``: μP's 1/d_head logits over Keras's 1/√d_head, folded into the query.
+
+    ``base_key_dim`` defaults to ``key_dim · base_width / d`` (d: the query's input width, heads fixed)."""
+    key_dim = mha._query_dense.kernel.shape[-1]
+    if base_key_dim is None:
+        base_key_dim = key_dim * base_width / mha._query_dense.kernel.shape[0]
+    base_key_dim = check_real("base_key_dim", base_key_dim, owner="mup", positive=True)
+    return float(np.sqrt(base_key_dim / key_dim))
+
+
+def plan(model: keras.layers.Layer, base_width: int, optimizer: str = "adam", base_key_dim: float | None = None) -> Any:
+    """The μP table for ``model``: one row per trainable weight (layer, weight, kind, attention part,
+    r, init variance per unit of ``scale``, learning-rate multiplier) for ``optimizer`` ``"adam"``
+    (also AdamW) or ``"sgd"``. Query rows of attention layers include the logit factor c (variance
+    × c², Adam LR × c, SGD LR × c²); see the module docstring and :func:`logit_factor`."""
     import pandas as pd
 
     base_width = check_int("base_width", base_width, 1, owner="mup")
     family = check_choice("optimizer", optimizer, ("adam", "sgd"), owner="mup")
     kinds = layer_kinds(model)
+    mhas = {id(getattr(la, f"_{p}_dense")): la for la in weight_layers_in_order(model)
+            if isinstance(la, keras.layers.MultiHeadAttention) for p in _PARTS}
     rows = []
-    for layer in weight_layers_in_order(model):
-        kind = kinds[layer.name]
+    for label, layer, kind, part in _units(model, kinds):
         kernel = _kernel(layer)
         embedding = isinstance(layer, keras.layers.Embedding)
-        r, r_out = _multipliers(kind, tuple(kernel.shape), base_width, embedding)
-        fan_in = 1 if embedding else int(np.prod(kernel.shape[:-1]))
-        var = 1.0 / fan_in / (r if kind == "output" else 1.0)
+        n_in, n_out = _fans(layer, part)
+        r, r_out = _multipliers(kind, n_in, n_out, base_width, embedding)
+        c = logit_factor(mhas[id(layer)], base_width, base_key_dim) if part == "query" else 1.0
+        fan_in = 1 if embedding else n_in
+        var = c**2 / fan_in / (r if kind == "output" else 1.0)
         if family == "adam":
-            lr = {"input": 1.0, "hidden": 1.0 / r, "output": 1.0 / r}[kind]
+            lr = {"input": 1.0, "hidden": 1.0 / r, "output": 1.0 / r}[kind] * c
         else:
-            lr = {"input": r, "hidden": 1.0, "output": 1.0 / r}[kind]
-        rows.append({"layer": layer.name, "weight": kernel.path, "kind": kind, "r": r, "var_per_scale": var,
+            lr = {"input": r, "hidden": 1.0, "output": 1.0 / r}[kind] * c**2
+        rows.append({"layer": label, "weight": kernel.path, "kind": kind, "part": part, "r": r, "var_per_scale": var,
                      "lr_multiplier": lr})
         bias = getattr(layer, "bias", None)
         if isinstance(bias, keras.Variable):
-            rows.append({"layer": layer.name, "weight": bias.path, "kind": f"{kind} bias", "r": r_out,
-                         "var_per_scale": 0.0, "lr_multiplier": 1.0 if family == "adam" else r_out})
-    return pd.DataFrame(rows, columns=["layer", "weight", "kind", "r", "var_per_scale", "lr_multiplier"])
+            rows.append({"layer": label, "weight": bias.path, "kind": f"{kind} bias", "part": part, "r": r_out,
+                         "var_per_scale": 0.0, "lr_multiplier": c if family == "adam" else r_out * c**2})
+    return pd.DataFrame(rows, columns=["layer", "weight", "kind", "part", "r", "var_per_scale", "lr_multiplier"])
 
 
 def initialize(model: keras.layers.Layer, base_width: int, scale: float = 1.0, seed: int | None = None,
-               zero_output: bool = False) -> Any:
+               zero_output: bool = False, zero_query: bool = False, base_key_dim: float | None = None) -> Any:
     """Re-draw ``model``'s kernels with μP variances (table above; ``scale`` is the variance numerator:
-    1 LeCun, 2 He) and zero its biases; ``zero_output=True`` starts the readout at 0 (allowed by μP).
+    1 LeCun, 2 He) and zero its biases; ``zero_output=True`` starts the readout at 0 and
+    ``zero_query=True`` every attention query at 0 (both allowed by μP; Yang et al. recommend the
+    latter). Attention query kernels are drawn with the logit factor c folded in (:func:`plan`).
     Returns :func:`plan` with the measured std of each kernel."""
     scale = check_real("scale", scale, owner="mup", positive=True)
-    table = plan(model, base_width)
-    layers = {la.name: la for la in weight_layers_in_order(model)}
+    for name, flag in (("zero_output", zero_output), ("zero_query", zero_query)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"mup: argument `{name}` must be True or False; received {flag!r}.")
+    table = plan(model, base_width, base_key_dim=base_key_dim)
+    holders = {label: layer for label, layer, _, _ in _units(model, layer_kinds(model))}
     stds = []
     for i, row in enumerate(table.itertuples()):
-        layer = layers[row.layer]
+        layer = holders[row.layer]
         var = _kernel(layer) if not row.kind.endswith("bias") else layer.bias
         shape, draw_seed = tuple(var.shape), None if seed is None else seed + i
-        if row.kind.endswith("bias") or (zero_output and row.kind == "output"):
+        zero = (zero_output and row.kind == "output") or (zero_query and row.part == "query")
+        if row.kind.endswith("bias") or zero:
             values = np.zeros(shape, dtype=var.dtype)
         elif isinstance(layer, keras.layers.Embedding):  # one-hot inputs: fan_in = 1
             values = keras.random.normal(shape, stddev=scale**0.5, seed=draw_seed, dtype=var.dtype)
         else:
-            numerator = scale / (row.r if row.kind == "output" else 1.0)
-            values = VarianceScaling(numerator, "fan_in", "untruncated_normal", seed=draw_seed)(shape, dtype=var.dtype)
+            values = keras.random.normal(shape, stddev=float(np.sqrt(scale * row.var_per_scale)), seed=draw_seed,
+                                         dtype=var.dtype)
         var.assign(values)
         stds.append(float(np.std(to_numpy(var))))
     return table.assign(std=stds)
 
 
 def optimizer(model: keras.layers.Layer, base_width: int, optimizer: Any = "adam", learning_rate: float = 1e-3,
-              **kwargs: Any) -> keras.optimizers.Optimizer:
+              base_key_dim: float | None = None, **kwargs: Any) -> keras.optimizers.Optimizer:
     """A Keras optimizer whose learning rate for each of ``model``'s weights is ``learning_rate`` times
-    its μP multiplier (``plan(model, base_width, ...).lr_multiplier``).
+    its μP multiplier (``plan(model, base_width, ..., base_key_dim).lr_multiplier``).
 
     ``optimizer``: ``"adam"``, ``"adamw"``, ``"sgd"``, or one of those Keras classes; ``kwargs`` go to
     its constructor (``momentum=0.9``, ``weight_decay=...``). Works on TensorFlow, JAX and PyTorch: the
@@ -143,7 +209,7 @@ def optimizer(model: keras.layers.Layer, base_width: int, optimizer: Any = "adam
         raise TypeError(f"mup: argument `optimizer` must be one of {list(OPTIMIZERS)} or keras.optimizers.Adam/AdamW/SGD; "
                         f"received {optimizer!r}.")
     family = "adam" if base_cls.__name__ in _ADAM_LIKE else "sgd"
-    table = plan(model, base_width, family)
+    table = plan(model, base_width, family, base_key_dim)
     by_path = dict(zip(table.weight, table.lr_multiplier, strict=True))
     variables = [v for v in model.trainable_variables if v.path in by_path]
     return _mup_class(base_cls)(variables, [by_path[v.path] for v in variables], learning_rate=learning_rate, **kwargs)
@@ -173,4 +239,4 @@ def _mup_class(base_cls: type) -> type:
     return cls
 
 
-__all__ = ["KINDS", "initialize", "layer_kinds", "optimizer", "plan"]
+__all__ = ["KINDS", "initialize", "layer_kinds", "logit_factor", "optimizer", "plan"]

@@ -99,3 +99,111 @@ def test_best_learning_rate_transfers_across_width_under_mup_but_not_standard():
         print(key, f"best lr 2^{int(math.log2(lrs[i]))}", [f"{v:.2g}" for v in losses])
     assert abs(best[("mup", 64)][0] - best[("mup", 512)][0]) <= 1  # μP: stays within one grid step
     assert abs(best[("sp", 64)][0] - best[("sp", 512)][0]) >= 2  # standard parametrization: shifts
+
+
+# --------------------------------------------------------------------------- MultiHeadAttention
+VOCAB, LENGTH, HEADS = 32, 8, 4
+
+
+def transformer_block(width: int, seed: int = 0) -> keras.Model:
+    """Embedding (input layer), one attention and one MLP residual branch, mean pooling, readout."""
+    keras.utils.set_random_seed(seed)
+    tokens = keras.Input((LENGTH,), dtype="int32")
+    h = layers.Embedding(VOCAB, width, name="emb")(tokens)
+    h = layers.Add(name="att_add")([h, layers.MultiHeadAttention(HEADS, width // HEADS, name="mha")(h, h)])
+    f = layers.Dense(width, name="ff_out")(layers.Dense(width, activation="relu", name="ff_in")(h))
+    h = layers.Add(name="ff_add")([h, f])
+    return keras.Model(tokens, layers.Dense(1, name="readout")(layers.GlobalAveragePooling1D()(h)))
+
+
+def test_plan_treats_attention_projections_as_hidden_and_folds_the_logit_factor_into_the_query():
+    model = transformer_block(256)  # r = 4; key_dim 64, base key_dim 16: c = sqrt(16/64) = 1/2
+    assert kerasinit.mup.logit_factor(model.get_layer("mha"), 64) == pytest.approx(0.5)
+    plan = kerasinit.mup.plan(model, 64).set_index("weight")
+    kernels = plan[plan.kind == "hidden"]
+    assert [w.split("/")[-2] for w in kernels.index] == ["query", "key", "value", "attention_output", "ff_in", "ff_out"]
+    assert list(kernels.part)[:4] == ["query", "key", "value", "output"] and set(kernels.r) == {4.0}
+    np.testing.assert_allclose(kernels.var_per_scale[:4], [0.25 / 256, 1 / 256, 1 / 256, 1 / 256])  # fan_in d; output H·dv
+    np.testing.assert_allclose(kernels.lr_multiplier[:4], [0.5 / 4, 1 / 4, 1 / 4, 1 / 4])  # Adam: 1/r, query x c
+    query_bias = plan[(plan.part == "query") & (plan.kind == "hidden bias")]
+    assert query_bias.lr_multiplier.item() == pytest.approx(0.5)
+    sgd = kerasinit.mup.plan(model, 64, "sgd").set_index("weight")
+    np.testing.assert_allclose(sgd[sgd.kind == "hidden"].lr_multiplier[:4], [0.25, 1, 1, 1])  # SGD: 1, query x c^2
+    # heads added at a fixed head width: 1/sqrt(d_head) is a constant, nothing to fold
+    fixed = kerasinit.mup.plan(model, 64, base_key_dim=64)
+    assert fixed[fixed.part == "query"].lr_multiplier.iloc[0] == pytest.approx(1 / 4)
+    base = kerasinit.mup.plan(transformer_block(64), 64)
+    np.testing.assert_allclose(base.lr_multiplier, 1.0)  # at the base width: standard parametrization
+    x = keras.Input((LENGTH, 16))
+    first = keras.Model(x, layers.Dense(1)(layers.MultiHeadAttention(2, 8, name="first")(x, x)))
+    with pytest.raises(ValueError, match="MultiHeadAttention 'first' is the model's first weight layer"):
+        kerasinit.mup.plan(first, 16)
+    with pytest.raises(ValueError, match="base_key_dim"):
+        kerasinit.mup.plan(model, 64, base_key_dim=0)
+
+
+def test_initialize_and_optimizer_on_a_transformer_block():
+    model = transformer_block(256)
+    table = kerasinit.mup.initialize(model, 64, scale=1.0, seed=0).set_index("layer")
+    mha = model.get_layer("mha")
+    assert to_np(mha._query_dense.kernel).std() == pytest.approx(0.5 / math.sqrt(256), rel=0.05)
+    assert to_np(mha._output_dense.kernel).std() == pytest.approx(1 / math.sqrt(256), rel=0.05)
+    assert table.loc["mha/key"].iloc[0]["std"] == pytest.approx(1 / 16, rel=0.05)
+    kerasinit.mup.initialize(model, 64, seed=0, zero_query=True)
+    assert not to_np(mha._query_dense.kernel).any() and to_np(mha._key_dense.kernel).any()
+    with pytest.raises(TypeError, match="zero_query"):
+        kerasinit.mup.initialize(model, 64, zero_query="yes")
+    opt = kerasinit.mup.optimizer(model, 64, "adam", 1e-3)
+    plan = kerasinit.mup.plan(model, 64)
+    assert opt.lr_multipliers == pytest.approx(dict(zip(plan.weight, plan.lr_multiplier, strict=True)))
+    assert opt.lr_multipliers[mha._query_dense.kernel.path] == pytest.approx(0.125)
+
+
+def _attention_coordinates(width: int, mode: str, steps: int = 5) -> dict[str, float]:
+    """Mean |coordinate| of the attention output at init and its change after ``steps`` Adam steps
+    (lr 1e-2, batch 64, a regression target), plus the change of the attention logits q·k/√d_k."""
+    model = transformer_block(width)
+    if mode == "sp":
+        opt = keras.optimizers.Adam(1e-2)
+    else:
+        base_key_dim = width // HEADS if mode == "mup_no_logit_factor" else None
+        kerasinit.mup.initialize(model, 64, seed=0, base_key_dim=base_key_dim)
+        opt = kerasinit.mup.optimizer(model, 64, "adam", 1e-2, base_key_dim=base_key_dim)
+    model.compile(opt, "mse")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, VOCAB, size=(64, LENGTH)).astype("int32")
+    y = rng.normal(size=(64, 1)).astype("float32")
+    mha = model.get_layer("mha")
+    probe = keras.Model(model.input, [model.get_layer("emb").output, mha.output])
+
+    def measure():
+        h, a = (to_np(t) for t in probe(x))
+        q = np.einsum("bld,dhk->bhlk", h, to_np(mha._query_dense.kernel)) + to_np(mha._query_dense.bias)[None, :, None]
+        k = np.einsum("bld,dhk->bhlk", h, to_np(mha._key_dense.kernel)) + to_np(mha._key_dense.bias)[None, :, None]
+        return a, np.einsum("bhlk,bhmk->bhlm", q, k) / math.sqrt(width // HEADS)  # Keras's logits
+
+    a0, z0 = measure()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    a1, z1 = measure()
+    return {"init": float(np.abs(a0).mean()), "delta": float(np.abs(a1 - a0).mean()),
+            "logits_delta": float(np.abs(z1 - z0).mean())}
+
+
+def test_attention_coordinates_stay_order_one_across_width_under_mup_but_grow_under_sp():
+    """Tensor Programs V's coordinate check on a Transformer block, widths 64 and 512 (base 64).
+
+    Measured (TensorFlow, seed 0), ratio width 512 / width 64: SP (Keras defaults) attention-output
+    change 12.3x (JAX 4.3x, PyTorch 3.6x), logits change 13.9x (13.5x, 9.2x); μP 0.76x and 0.55x (JAX 0.67x/0.52x,
+    PyTorch 0.73x/0.53x; init 0.85x); μP without the folded
+    logit factor (base_key_dim = key_dim, i.e. Keras's 1/√d_head kept) 1.28x and 1.63x."""
+    got = {(mode, w): _attention_coordinates(w, mode) for mode in ("sp", "mup", "mup_no_logit_factor") for w in (64, 512)}
+    for key, v in got.items():
+        print(key, {n: round(x, 4) for n, x in v.items()})
+    ratio = {m: {n: got[(m, 512)][n] / got[(m, 64)][n] for n in ("init", "delta", "logits_delta")}
+             for m in ("sp", "mup", "mup_no_logit_factor")}
+    print(ratio)
+    assert 0.5 <= ratio["mup"]["init"] <= 2 and 0.5 <= ratio["mup"]["delta"] <= 2  # μP: O(1) at init and after 5 steps
+    assert ratio["sp"]["delta"] >= 2.5 and ratio["sp"]["logits_delta"] >= 4  # SP (Keras defaults, same Adam lr): both grow
+    assert ratio["mup"]["logits_delta"] <= 1.2  # μP's 1/d_head logits (folded into the query): no growth
+    assert ratio["mup_no_logit_factor"]["logits_delta"] >= 1.5 * ratio["mup"]["logits_delta"]  # 1/√d_head: grows
