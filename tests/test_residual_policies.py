@@ -291,3 +291,84 @@ def test_policies_on_backend(backend):
     assert out["t_fixup_scales"] == [0.0, 0.67, 1.0] and out["mimetic_rows"] == 8
     np.testing.assert_allclose(out["zero"], 0.5 * np.array(kerasinit.initializers.zero.hadamard(2, 8)))
     np.testing.assert_allclose(out["mup_lr_ratios"], [1.0, 1.0, 0.25, 1.0, 0.25, 1.0], rtol=1e-3)  # r = 128 / 32
+
+
+# --------------------------------------------------------------------------- T-Fixup decoders
+def encoder_decoder(n_enc: int = 2, n_dec: int = 3, d: int = 32, heads: int = 4, nested: bool = False) -> keras.Model:
+    """A LayerNorm-free encoder-decoder (T-Fixup's model): the decoder's layers are self-attention,
+    cross-attention on the encoder output and an MLP, each a residual branch."""
+    src, tgt = keras.Input((6,), dtype="int32", name="src"), keras.Input((5,), dtype="int32", name="tgt")
+
+    def encoder_stack(h):
+        for i in range(n_enc):
+            h = layers.Add(name=f"e{i}_att_add")([h, layers.MultiHeadAttention(heads, d // heads, name=f"e{i}_att")(h, h)])
+            f = layers.Dense(d, name=f"e{i}_ff2")(layers.Dense(2 * d, activation="relu", name=f"e{i}_ff1")(h))
+            h = layers.Add(name=f"e{i}_ff_add")([h, f])
+        return h
+
+    def decoder_stack(h, memory):
+        for i in range(n_dec):
+            a = layers.MultiHeadAttention(heads, d // heads, name=f"d{i}_self")(h, h, use_causal_mask=True)
+            h = layers.Add(name=f"d{i}_self_add")([h, a])
+            h = layers.Add(name=f"d{i}_cross_add")([h, layers.MultiHeadAttention(heads, d // heads, name=f"d{i}_cross")(
+                query=h, value=memory, key=memory)])
+            f = layers.Dense(d, name=f"d{i}_ff2")(layers.Dense(2 * d, activation="relu", name=f"d{i}_ff1")(h))
+            h = layers.Add(name=f"d{i}_ff_add")([h, f])
+        return h
+
+    x = layers.Embedding(10, d, name="src_emb")(src)
+    y = layers.Embedding(10, d, name="tgt_emb")(tgt)
+    if nested:
+        xi, yi, mi = keras.Input((6, d)), keras.Input((5, d)), keras.Input((6, d))
+        memory = keras.Model(xi, encoder_stack(xi), name="encoder")(x)
+        h = keras.Model([yi, mi], decoder_stack(yi, mi), name="decoder")([y, memory])
+    else:
+        h = decoder_stack(y, encoder_stack(x))
+    return keras.Model([src, tgt], layers.Dense(10, name="logits")(h))
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["functional", "nested"])
+def test_t_fixup_tells_encoder_and_decoder_blocks_apart_and_scales_each_by_the_paper(nested):
+    """Huang et al. 2020: encoder v, o and MLP x 0.67 N^(-1/4); decoder (self- and cross-attention v, o,
+    MLP) and the embeddings x (9N)^(-1/4); here N_e = 2 encoder and N_d = 3 decoder layers."""
+    model = encoder_decoder(nested=nested)
+    blocks = kerasinit.find_residual_blocks(model)
+    stacks = {b.name.split("/")[-1]: b.stack for b in blocks}
+    assert [n for n, s in stacks.items() if s == "encoder"] == ["e0_att_add", "e0_ff_add", "e1_att_add", "e1_ff_add"]
+    assert sorted(n for n, s in stacks.items() if s == "decoder") == sorted(
+        f"d{i}_{k}_add" for i in range(3) for k in ("self", "cross", "ff"))
+    assert [names(b.cross_attention) for b in blocks if b.cross_attention] == [["d0_cross"], ["d1_cross"], ["d2_cross"]]
+    report = kerasinit.reinitialize(model, policy="t_fixup", seed=0)
+    kernels = report[report.weight != "bias"].set_index("layer")
+    enc, dec = 0.67 * 2**-0.25, (9 * 3) ** -0.25
+    assert kerasinit.initializers.modern_policies.t_fixup_decoder_factor(3) == pytest.approx(dec, rel=1e-12)
+    for i in range(2):
+        for name in (f"e{i}_att/value", f"e{i}_att/output", f"e{i}_ff1", f"e{i}_ff2"):
+            assert kernels.loc[name, "scale"] == pytest.approx(enc, rel=1e-12), name
+    for i in range(3):
+        for name in (f"d{i}_self/value", f"d{i}_self/output", f"d{i}_cross/value", f"d{i}_cross/output",
+                     f"d{i}_ff1", f"d{i}_ff2"):
+            assert kernels.loc[name, "scale"] == pytest.approx(dec, rel=1e-12), name
+        assert kernels.loc[f"d{i}_cross/query", "scale"] == 1.0 and kernels.loc[f"d{i}_self/key", "scale"] == 1.0
+        assert kernels.loc[f"d{i}_cross/value", "role"] == "decoder cross-attention value"
+    assert "N=3" in kernels.loc["d1_ff1", "reason"] and "N=2" in kernels.loc["e1_ff1", "reason"]
+    cross = model.get_layer("decoder").get_layer("d2_cross") if nested else model.get_layer("d2_cross")
+    xavier = math.sqrt(2 / (32 + 32))
+    assert to_np(cross._value_dense.kernel).std() == pytest.approx(xavier * dec, rel=0.08)
+    for emb in ("src_emb", "tgt_emb"):  # N(0, d^(-1/2)) x (9N)^(-1/4)
+        assert kernels.loc[emb, "scale"] == pytest.approx(dec, rel=1e-12)
+        assert to_np(model.get_layer(emb).embeddings).std() == pytest.approx(32**-0.25 * dec, rel=0.1)
+
+
+def test_self_attention_only_stacks_are_encoders():
+    """A causal decoder-only stack has no cross-attention: T-Fixup's encoder rule, embeddings unscaled."""
+    tokens = keras.Input((6,), dtype="int32")
+    h = layers.Embedding(10, 16, name="emb")(tokens)
+    for i in range(2):
+        h = layers.Add()([h, layers.MultiHeadAttention(2, 8, name=f"a{i}")(h, h, use_causal_mask=True)])
+        h = layers.Add()([h, layers.Dense(16, name=f"f{i}")(h)])
+    model = keras.Model(tokens, layers.Dense(10)(h))
+    assert {b.stack for b in kerasinit.find_residual_blocks(model)} == {"encoder"}
+    report = kerasinit.reinitialize(model, policy="t_fixup", seed=0)
+    kernels = report[report.weight != "bias"].set_index("layer")
+    assert kernels.loc["a1/value", "scale"] == pytest.approx(0.67 * 2**-0.25) and kernels.loc["emb", "scale"] == 1.0

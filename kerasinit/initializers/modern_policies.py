@@ -11,9 +11,10 @@ block it belongs to, its role there, the factor applied and why.
   γ of its last normalization layer when one ends the branch, else through its last weight layer.
 - ``"gpt2"`` (Radford et al. 2019): the output projection of every attention/MLP branch is drawn
   from N(0, (σ/√L)²) with σ = 0.02 and L = 2·n_layers residual branches.
-- ``"t_fixup"`` (Huang et al. 2020), encoder stacks: Xavier everywhere in the blocks, the value and
-  output projections of attention and every MLP kernel scaled by ``0.67·N^(-1/4)`` (N layers),
-  embeddings N(0, d^(-1/2)).
+- ``"t_fixup"`` (Huang et al. 2020): Xavier everywhere in the blocks, the value and output
+  projections of attention and every MLP kernel scaled by ``0.67·N^(-1/4)`` in encoder blocks and
+  ``(9N)^(-1/4)`` in decoder blocks (N layers of each), embeddings N(0, d^(-1/2)) (× ``(9N)^(-1/4)``
+  when there is a decoder).
 - ``"mimetic"`` (Trockman & Kolter 2023): every ``MultiHeadAttention`` gets, per head,
   ``W_q W_kᵀ ≈ α₁ Z₁ + β₁ I`` and ``W_v W_o ≈ α₂ Z₂ − β₂ I`` (Z ~ N(0, 1/d)).
 """
@@ -227,39 +228,60 @@ def t_fixup_factor(n_layers: int) -> float:
     return 0.67 * n_layers ** -0.25
 
 
-def t_fixup(model: keras.layers.Layer, seed: int | None = None) -> Any:
-    """T-Fixup (Huang et al., ICML 2020), encoder form: Transformers trained without warm-up or LayerNorm.
+def t_fixup_decoder_factor(n_layers: int) -> float:
+    """T-Fixup's decoder scale ``(9 · N)^(-1/4)`` for N decoder layers (Huang et al. 2020)."""
+    return (9 * n_layers) ** -0.25
 
-    N = number of attention blocks. In every residual branch: Xavier uniform for every kernel;
-    the attention's value and output projections and every MLP kernel multiplied by
-    ``0.67·N^(-1/4)``; biases 0. Embedding tables: N(0, d^(-1/2)) (d = embedding width).
-    (Decoders use (9M)^(-1/4) instead; only encoder stacks are detected.)
+
+def t_fixup(model: keras.layers.Layer, seed: int | None = None) -> Any:
+    """T-Fixup (Huang et al., ICML 2020): Transformers trained without warm-up or LayerNorm.
+
+    Xavier uniform for every kernel in the residual branches, biases 0; embedding tables
+    N(0, d^(-1/2)) (d = embedding width). Then, with N_e encoder and N_d decoder layers:
+
+    - encoder blocks: the attention's value and output projections and every MLP kernel × ``0.67·N_e^(-1/4)``;
+    - decoder blocks (self- and cross-attention, MLP): value, output and MLP kernels × ``(9·N_d)^(-1/4)``;
+      and, when the model has a decoder, every embedding table × ``(9·N_d)^(-1/4)`` too.
+
+    N_e counts the encoder attention blocks, N_d the cross-attentions (one per decoder layer);
+    :func:`kerasinit.find_residual_blocks` tells the stacks apart (``block.stack``). The paper has
+    N_e = N_d = N; self-attention-only stacks (decoder-only language models too) get the encoder rule.
+    Removing the LayerNorms is a change to the model that this policy does not make.
     """
     blocks = _blocks_or_raise(model, "t_fixup")
-    n_layers = sum(b.attention is not None for b in blocks)
-    if n_layers == 0:
+    n_enc = sum(b.attention is not None for b in blocks if b.stack == "encoder")
+    n_dec = len({id(la) for b in blocks if b.stack == "decoder" for la in b.cross_attention})
+    if n_enc + n_dec == 0:
         raise ValueError("reinitialize: policy='t_fixup' needs Transformer blocks (a MultiHeadAttention in a "
                          "residual branch) and found none.")
-    factor = t_fixup_factor(n_layers)
+    factors = {"encoder": t_fixup_factor(n_enc) if n_enc else 1.0,
+               "decoder": t_fixup_decoder_factor(n_dec) if n_dec else 1.0}
+    reasons = {"encoder": f"T-Fixup encoder: Xavier x 0.67 N^(-1/4) with N={n_enc}",
+               "decoder": f"T-Fixup decoder: Xavier x (9 N)^(-1/4) with N={n_dec}"}
     run = _Redraw(seed)
-    why = f"T-Fixup: Xavier x 0.67 N^(-1/4) with N={n_layers}"
     for block in blocks:
+        factor, why = factors[block.stack], reasons[block.stack]
+        prefix = "decoder " if block.stack == "decoder" else ""
         for layer in block.branch:
             if isinstance(layer, keras.layers.MultiHeadAttention):
+                kind = "cross-attention" if layer in block.cross_attention else "attention"
                 for part in ("query", "key", "value", "output"):
                     sub, scale = run.part(layer, part), factor if part in ("value", "output") else 1.0
                     run.draw(sub, "kernel", _xavier(run.next_seed(), part), scale, block=block.name,
-                             role=f"attention {part}", reason=why if scale != 1.0 else "T-Fixup: Xavier")
-                    run.zero_bias(sub, block=block.name, role=f"attention {part}", reason="T-Fixup: biases 0")
+                             role=f"{prefix}{kind} {part}", reason=why if scale != 1.0 else "T-Fixup: Xavier")
+                    run.zero_bias(sub, block=block.name, role=f"{prefix}{kind} {part}", reason="T-Fixup: biases 0")
             elif not isinstance(layer, keras.layers.Embedding):
                 attr = _kernel_attr(layer)
-                run.draw(layer, attr, _xavier(run.next_seed()), factor, block=block.name, role="MLP", reason=why)
-                run.zero_bias(layer, block=block.name, role="MLP", reason="T-Fixup: biases 0")
+                run.draw(layer, attr, _xavier(run.next_seed()), factor, block=block.name, role=f"{prefix}MLP", reason=why)
+                run.zero_bias(layer, block=block.name, role=f"{prefix}MLP", reason="T-Fixup: biases 0")
+    embed_scale = t_fixup_decoder_factor(n_dec) if n_dec else 1.0
     for layer in weight_layers_in_order(model):
         if isinstance(layer, keras.layers.Embedding):
             d = layer.embeddings.shape[-1]
-            run.draw(layer, "embeddings", RandomNormal(0.0, d**-0.25, seed=run.next_seed()), 1.0, block="",
-                     role="embedding", reason=f"T-Fixup: embeddings N(0, d^(-1/2)), d={d}")
+            reason = f"T-Fixup: embeddings N(0, d^(-1/2)), d={d}" + (
+                f", x (9 N)^(-1/4) with N={n_dec} decoder layers" if n_dec else "")
+            run.draw(layer, "embeddings", RandomNormal(0.0, d**-0.25, seed=run.next_seed()), embed_scale, block="",
+                     role="embedding", reason=reason)
     return run.report()
 
 

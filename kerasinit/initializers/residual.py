@@ -31,6 +31,8 @@ class ResidualBlock:
     counts as one layer), ``norms`` its normalization layers (those with a ``gamma``), ``order``
     both kinds in the order data flows through them, ``shortcut`` the weight layers of a projection
     shortcut (empty for identity) and ``name`` the path of the addition (``"block_3/add"``).
+    ``stack`` is ``"decoder"`` for the blocks of a Transformer decoder (see :func:`find_residual_blocks`),
+    else ``"encoder"``.
     """
 
     index: int
@@ -39,6 +41,8 @@ class ResidualBlock:
     norms: tuple[keras.layers.Layer, ...]
     order: tuple[keras.layers.Layer, ...]
     shortcut: tuple[keras.layers.Layer, ...]
+    stack: str = "encoder"
+    cross_attention: tuple[keras.layers.Layer, ...] = ()
 
     @property
     def depth(self) -> int:
@@ -121,8 +125,10 @@ class _Graph:
         return self.ancestors[key]
 
     def side(self, tensor: Any, start: int) -> list[Any]:
-        """Operations strictly between the tensor ``start`` and ``tensor``, in topological order."""
-        keys = sorted(self.ancestors[id(tensor)] - self.ancestors[start], key=self.topo.__getitem__)
+        """Operations strictly between the tensor ``start`` and ``tensor``, in topological order: those on
+        a path from ``start`` (a side input joining the path, such as a cross-attention's memory, is not)."""
+        keys = sorted((k for k in self.ancestors[id(tensor)] - self.ancestors[start] if start in self.ancestors[k]),
+                      key=self.topo.__getitem__)
         return [self.producer[k].operation for k in keys if self.producer[k] is not None]
 
 
@@ -160,8 +166,46 @@ def _traced_outputs(layer: keras.layers.Layer) -> list[Any] | None:
     return [t for t in keras.tree.flatten(out) if hasattr(t, "_keras_history")]
 
 
+def _attention_inputs(node: Any) -> tuple[Any, list[Any]]:
+    """(query, [value, key]) tensors of a MultiHeadAttention call, positional or by keyword."""
+    args, kwargs = node.arguments.args, node.arguments.kwargs
+    named = dict(zip(("query", "value", "key"), args, strict=False)) | kwargs
+    memory = [t for t in (named.get("value"), named.get("key")) if hasattr(t, "_keras_history")]
+    return named.get("query"), memory
+
+
+def _cross_attentions(graph: _Graph) -> list[tuple[Any, Any, list[Any]]]:
+    """(node, query, memory) of every cross-attention call: key/value another tensor than the query."""
+    out = []
+    for node in graph.nodes:
+        if isinstance(node.operation, keras.layers.MultiHeadAttention):
+            query, memory = _attention_inputs(node)
+            if query is not None and any(t is not query for t in memory):
+                out.append((node, query, memory))
+    return out
+
+
+def _stack(graph: _Graph, add_node: Any, branch: list[Any], cross: list[tuple[Any, Any, list[Any]]]) -> str:
+    """``"decoder"`` when the block holds a cross-attention (or two attentions), feeds a cross-attention's
+    query but not its memory, or comes after a cross-attention; else ``"encoder"``."""
+    attentions = [la for la in branch if isinstance(la, keras.layers.MultiHeadAttention)]
+    crossing = {id(node.operation) for node, _, _ in cross}
+    if len(attentions) >= 2 or any(id(la) in crossing for la in attentions):
+        return "decoder"
+    out = id(add_node.outputs[0])
+    for node, query, memory in cross:
+        feeds_query = out in graph.ancestors[id(query)]
+        feeds_memory = any(out in graph.ancestors[id(t)] for t in memory)
+        after = any(id(t) in graph.ancestors.get(out, ()) for t in node.outputs)
+        if (feeds_query and not feeds_memory) or after:
+            return "decoder"
+    return "encoder"
+
+
 def _blocks_in(outputs: list[Any], path: str, found: list[ResidualBlock], seen: set[int]) -> None:
     graph = _Graph(outputs)
+    cross = _cross_attentions(graph)
+    cross_layers = {id(node.operation) for node, _, _ in cross}
     for node in graph.nodes:
         op = node.operation
         if _is_container(op) and id(op) not in seen:
@@ -182,11 +226,14 @@ def _blocks_in(outputs: list[Any], path: str, found: list[ResidualBlock], seen: 
         if n_a == n_b:
             continue  # two equal paths (or none): a sum, not a residual connection
         branch, shortcut = (side_a, side_b) if n_a > n_b else (side_b, side_a)
+        weights = [la for la in branch if is_weight_layer(la)]
         found.append(ResidualBlock(
             index=len(found), name=f"{path}{op.name}",
-            branch=tuple(la for la in branch if is_weight_layer(la)),
+            branch=tuple(weights),
             norms=tuple(la for la in branch if is_norm_layer(la) and not is_weight_layer(la)),
             order=tuple(branch), shortcut=tuple(la for la in shortcut if is_weight_layer(la)),
+            stack=_stack(graph, node, weights, cross),
+            cross_attention=tuple(la for la in weights if id(la) in cross_layers),
         ))
 
 
@@ -217,7 +264,13 @@ def find_residual_blocks(model: keras.layers.Layer) -> list[ResidualBlock]:
     """The residual blocks of ``model`` in the order data flows through them.
 
     ``model`` must be built. Works on functional, Sequential, nested and subclassed models (the
-    latter traced through ``call`` on symbolic inputs of their build shape).
+    latter traced through ``call`` on symbolic inputs of their build shape). A block is in a
+    Transformer **decoder** stack (``block.stack == "decoder"``) when its branch holds a
+    cross-attention (a ``MultiHeadAttention`` called with key/value other than its query) or two
+    attentions, or when, in a graph with cross-attention, it feeds a cross-attention's query but
+    not its key/value (the decoder's self-attention and MLP blocks), or comes after one. Other
+    blocks, self-attention-only stacks (decoder-only language models included) among them, are
+    ``"encoder"`` blocks.
     """
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(f"find_residual_blocks: argument `model` must be a Keras model or layer; received {type(model).__name__}.")
