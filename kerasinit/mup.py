@@ -24,7 +24,7 @@ biases                (zero)              1                     r (of the layer'
 the learning rate of each variable by its multiplier (on every backend: the per-variable
 ``update_step`` is the one place all three backends' optimizers share).
 
-**MultiHeadAttention** (Tensor Programs V, §4 "attention logits"): its query, key, value and
+**MultiHeadAttention** (Tensor Programs V, μP's attention-logit rule): its query, key, value and
 output projections are four **hidden** weights (fans: model width d for query/key/value, heads·value
 width for the output). μP also replaces the logit scale 1/√d_head by 1/d_head, since trained
 queries and keys become correlated and ``q·k`` grows like d_head. Keras hard-codes 1/√key_dim, so
