@@ -30,7 +30,7 @@ from kerasinit.pruning.pruner import Pruner
 from kerasinit.pruning.schedules import PruningSchedule
 from kerasinit.pruning.selection import Selector
 
-#: largest schedule frequency at which masks are updated inside the train step by default
+#: largest schedule frequency at which masks are updated inside the train step by default (TensorFlow, JAX)
 IN_GRAPH_FREQUENCY = 10
 #: model -> the train function built (under a distribution) with its masks bound
 _MASKED_STEPS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -116,7 +116,9 @@ class PruningCallback(keras.callbacks.Callback):
             reasons.append("only scope='layer' unstructured pruning updates inside the step")
         if keras.distribution.distribution() is not None or _tf_strategy(self.model):
             reasons.append("a distribution is active")
-        wanted = self.in_graph if self.in_graph is not None else not reasons and schedule.frequency <= IN_GRAPH_FREQUENCY
+        # PyTorch runs the step eagerly: some 30 small ops per weight cost more there than the host's update
+        automatic = not reasons and schedule.frequency <= IN_GRAPH_FREQUENCY and keras.backend.backend() != "torch"
+        wanted = self.in_graph if self.in_graph is not None else automatic
         if self.in_graph and reasons:
             raise ValueError(f"PruningCallback: in_graph=True cannot be used here: {'; '.join(reasons)}.")
         plan = self._plan

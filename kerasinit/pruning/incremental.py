@@ -20,7 +20,8 @@ This module computes that inside the step, in the weight's :class:`MaskConstrain
 
 Updates larger than ``D`` (a first jump to the target, ``ConstantSparsity``) and the first step of
 each ``fit`` stay on the host. ``PruningCallback`` uses this for ``scope="layer"`` unstructured
-pruning at ``frequency <= 10`` without a distribution (``in_graph=`` overrides); see
+pruning at ``frequency <= 10`` without a distribution on TensorFlow and JAX (PyTorch's eager step
+gains nothing from it; ``in_graph=`` overrides); see
 ``benchmarks/bench_pruning.py`` for what it saves.
 """
 
