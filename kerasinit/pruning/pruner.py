@@ -156,9 +156,9 @@ class Pruner:
             mask = self.masks[w.name]
             mask.assign(new[w.name])
             self._counts[w.name] = (mask.version, counts.get(w.name))
-            # zero the newly pruned weights from the values just read: one write, no device-side select
-            value = values[w.name]
-            w.variable.assign(np.where(new[w.name].view(bool), value, np.zeros((), value.dtype)))
+            # zero the newly pruned weights on the device: writing the host copy back instead made every
+            # later TensorFlow step ~10% slower (LeNet, frequency 100: 1.23 vs 1.08 x dense in one run)
+            w.variable.assign(keep_where(mask.variable, w.variable))
         self._masks_changed()
 
     def _structured_mask(self, weight: PrunableWeight, value: np.ndarray, count: int) -> np.ndarray:
