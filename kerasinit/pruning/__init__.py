@@ -28,11 +28,10 @@ from kerasinit.pruning.masks import (
 from kerasinit.pruning.patterns import n_m_mask
 from kerasinit.pruning.persistence import load_model, masked_weights, restore_masks
 from kerasinit.pruning.pruner import Pruner, prune
-from kerasinit.pruning.report import sparsity_report, strip
+from kerasinit.pruning.report import shrink, sparsity_report, strip
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
 from kerasinit.pruning.scores import Scores, compute_scores
 from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
-from kerasinit.pruning.shrink import shrink
 
 __all__ = [
     "AtInitPruner", "ConstantSparsity", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",

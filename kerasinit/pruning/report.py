@@ -12,6 +12,7 @@ from kerasinit.pruning._where import keep_where
 from kerasinit.pruning.constraint import MaskConstraint
 from kerasinit.pruning.persistence import masked_weights, parents
 from kerasinit.pruning.selection import select
+from kerasinit.pruning.shrink import _check, _shrink
 
 
 def sparsity_report(model: keras.layers.Layer) -> Any:
@@ -83,8 +84,6 @@ def strip(model: keras.Model, copy: bool = True, shrink: bool = False) -> keras.
     if shrink and not copy:
         raise ValueError("strip: `shrink=True` builds a new, smaller model and needs `copy=True`; received copy=False.")
     if shrink:
-        from kerasinit.pruning.shrink import _check, _shrink
-
         _check(model, "strip")
     undo = _unmask(model)
     if not copy:
@@ -103,3 +102,15 @@ def strip(model: keras.Model, copy: bool = True, shrink: bool = False) -> keras.
         _restore(undo)  # re-install the masks on the original
     clone.set_weights([to_numpy(v) for v in model.weights])
     return clone
+
+
+def shrink(model: keras.Model) -> keras.Model:
+    """A new model without the dead channels (see :mod:`kerasinit.pruning.shrink`); ``model`` is unchanged.
+
+    Sequential and functional models; a model with pruning masks is stripped first (the same as
+    ``strip(model, shrink=True)``). The result is a plain Keras model: the same layers and names,
+    fewer ``units``/``filters`` where dead channels could be removed with identical outputs.
+    Shrinking across residual additions (``Add``) and concatenations is not attempted.
+    """
+    _check(model, "shrink")
+    return strip(model, shrink=True) if masked_weights(model) else _shrink(model)

@@ -297,21 +297,3 @@ def _check(model: Any, owner: str) -> None:
         if not isinstance(config, dict) or "layers" not in config or "output_layers" not in config:
             raise TypeError(f"{owner}: argument `model` must be a Sequential or functional keras.Model to shrink; "
                             f"received a subclassed {type(model).__name__}, which cannot be rebuilt from its config.")
-
-
-def shrink(model: keras.Model) -> keras.Model:
-    """A new model without the dead channels (see the module docstring); ``model`` is unchanged.
-
-    Sequential and functional models; a model with pruning masks is stripped first (the same as
-    ``strip(model, shrink=True)``). The result is a plain Keras model: the same layers and names,
-    fewer ``units``/``filters`` where dead channels could be removed with identical outputs.
-    Shrinking across residual additions (``Add``) and concatenations is not attempted.
-    """
-    _check(model, "shrink")
-    from kerasinit.pruning.persistence import masked_weights
-
-    if masked_weights(model):
-        from kerasinit.pruning.report import strip
-
-        return strip(model, shrink=True)
-    return _shrink(model)
