@@ -30,14 +30,12 @@ from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_int, check_seed
 from kerasinit.pruning.channels import NORMS, channel_scores, expand, kept_channels, output_axis
 from kerasinit.pruning.distributions import layer_sparsities, score_masks
-from kerasinit.pruning.patterns import n_m_mask, parse_pattern, reduction_axis
-from kerasinit.pruning.pruner import Pruner
-from kerasinit.pruning.schedules import check_sparsity
+from kerasinit.pruning.patterns import n_m_mask, pattern_sparsity, reduction_axis
+from kerasinit.pruning.pruner import GRANULARITIES, Pruner
 from kerasinit.pruning.scores import Scorer, Scores
 from kerasinit.pruning.selection import PrunableWeight, Selector, select
 
 ABLATIONS = ("shuffle", "reinit", "invert")
-GRANULARITIES = ("weight", "channel")
 OWNER = "prune_at_init"
 
 
@@ -154,19 +152,9 @@ def prune_at_init(
     if isinstance(seed, keras.random.SeedGenerator | dict):
         raise TypeError(f"{OWNER}: argument `seed` must be None or an int; received {seed!r}.")
     ablations = _ablations(ablation)
-    nm = parse_pattern(pattern, OWNER) if pattern is not None else None
-    if nm is None:
-        if sparsity is None:
-            raise ValueError(f"{OWNER}: argument `sparsity` is required (a float in [0, 1)) unless a `pattern` is given.")
-        sparsity = check_sparsity("sparsity", sparsity, OWNER)
-    else:
-        implied = 1.0 - nm[0] / nm[1]
-        if sparsity is not None and abs(check_sparsity("sparsity", sparsity, OWNER) - implied) > 1e-9:
-            raise ValueError(f"{OWNER}: argument `sparsity` ({sparsity!r}) contradicts pattern {pattern!r} "
-                             f"(sparsity {implied:g}); pass sparsity=None.")
-        if not (isinstance(distribution, str) and distribution == "global"):
-            raise ValueError(f"{OWNER}: arguments `pattern` and `distribution` exclude each other; received distribution={distribution!r}.")
-        sparsity = implied
+    sparsity, nm = pattern_sparsity(sparsity, pattern, OWNER)
+    if nm is not None and not (isinstance(distribution, str) and distribution == "global"):
+        raise ValueError(f"{OWNER}: arguments `pattern` and `distribution` exclude each other; received distribution={distribution!r}.")
     granularity = check_choice("granularity", granularity, GRANULARITIES, owner=OWNER)
     norm = check_choice("norm", norm, NORMS, owner=OWNER)
     channels = granularity == "channel"

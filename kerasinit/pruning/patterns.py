@@ -23,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasinit.pruning.schedules import check_sparsity
 from kerasinit.pruning.selection import PrunableWeight
 
 _L = keras.layers
@@ -38,6 +39,24 @@ def parse_pattern(pattern: Any, owner: str = "prune_at_init") -> tuple[int, int]
     if not 1 <= n <= m:
         raise ValueError(f"{owner}: argument `pattern` {pattern!r} needs 1 <= N <= M.")
     return n, m
+
+
+def pattern_sparsity(sparsity: Any, pattern: Any, owner: str) -> tuple[float, tuple[int, int] | None]:
+    """The checked sparsity and parsed ``(N, M)`` of a ``sparsity``/``pattern`` argument pair.
+
+    Without a pattern ``sparsity`` is required; with one it is 1 − N/M and ``sparsity`` must be None
+    or equal to that.
+    """
+    if pattern is None:
+        if sparsity is None:
+            raise ValueError(f"{owner}: argument `sparsity` is required (a float in [0, 1)) unless a `pattern` is given.")
+        return check_sparsity("sparsity", sparsity, owner), None
+    n, m = parse_pattern(pattern, owner)
+    implied = 1.0 - n / m
+    if sparsity is not None and abs(check_sparsity("sparsity", sparsity, owner) - implied) > 1e-9:
+        raise ValueError(f"{owner}: argument `sparsity` ({sparsity!r}) contradicts pattern {pattern!r} "
+                         f"(sparsity {implied:g}); pass sparsity=None.")
+    return implied, (n, m)
 
 
 def _einsum_axis(layer: Any) -> int:

@@ -24,7 +24,7 @@ from kerasinit.pruning.channels import NORMS, channel_scores, expand, output_axi
 from kerasinit.pruning.constraint import Mask
 from kerasinit.pruning.masks import _keep_largest, global_masks, keep_count, magnitude_selection
 from kerasinit.pruning.optimizer_state import is_bound
-from kerasinit.pruning.patterns import n_m_mask, parse_pattern, reduction_axis
+from kerasinit.pruning.patterns import n_m_mask, parse_pattern, pattern_sparsity, reduction_axis
 from kerasinit.pruning.persistence import attach_masks
 from kerasinit.pruning.schedules import PruningSchedule, check_sparsity
 from kerasinit.pruning.selection import PrunableWeight, Selector, check_maskable, select
@@ -273,16 +273,7 @@ def prune(
     With a ``pattern`` (``"N:M"``) pass ``sparsity=None`` (or 1 − N/M); ``granularity="channel"``
     prunes whole output channels. See :class:`Pruner` for the arguments.
     """
-    if pattern is None:
-        if sparsity is None:
-            raise ValueError("prune: argument `sparsity` is required (a float in [0, 1)) unless a `pattern` is given.")
-        sparsity = check_sparsity("sparsity", sparsity, "prune")
-    else:
-        n, m = parse_pattern(pattern, "prune")
-        if sparsity is not None and abs(check_sparsity("sparsity", sparsity, "prune") - (1 - n / m)) > 1e-9:
-            raise ValueError(f"prune: argument `sparsity` ({sparsity!r}) contradicts pattern {pattern!r} "
-                             f"(sparsity {1 - n / m:g}); pass sparsity=None.")
-        sparsity = 1 - n / m
+    sparsity, _ = pattern_sparsity(sparsity, pattern, "prune")
     pruner = Pruner(model, None, layers=layers, scope=scope, overrides=overrides, pattern=pattern,
                     granularity=granularity, norm=norm)
     pruner.update_masks(sparsity)
