@@ -11,12 +11,19 @@ run, at ``frequency`` 100 and 1. Variants, all in one process so that they inter
   ``prune_low_magnitude`` and ``UpdatePruningStep``, with TFMOT's own ``PolynomialDecay``
   (TensorFlow backend only: TFMOT needs tf_keras).
 
-``--backend jax|torch|tensorflow`` picks Keras's backend for the native variants (the data
-pipeline is the same ``tf.data`` pipeline on every backend).
+``--backend jax|torch|tensorflow`` picks Keras's backend for the native variants. The data are a
+repeating ``tf.data`` pipeline on TensorFlow and JAX; on PyTorch, converting ``tf.data`` batches cost
+as much as the step itself (12.7 ms per step against 5.9 ms inside it, in steps of ~4.2 ms), so the
+same batches come from a ``torch`` ``DataLoader`` over tensors made once (6.5 ms vs 6.0 ms).
 
-Identical models differ by up to ±3% in step time from one instance to the next, so the dense and
-frequency-100 variants are each built ``--instances`` times (default 3) and a variant's step time
-is the mean of its instances' medians; ``instance_spread_max_over_min`` shows that A/A spread.
+Identical models differ by up to ±3% in step time from one instance to the next (on a loaded VM by
+up to 30%), so the dense and frequency-100 variants are each built ``--instances`` times (default 3)
+and a variant's step time is the mean of its instances' medians; ``instance_spread_max_over_min``
+shows that A/A spread. To take the instance out of the comparison, each frequency-100 model is also
+timed *unmasked* (``keras3_f100_unmasked``): the same model, variables and optimizer with its mask
+constraints taken off and its own dense train function, so ``paired_f100_over_unmasked`` (the
+median over repeats and instances of pruned / unmasked time of one instance) compares the
+same buffers with and without pruning.
 Each timed run is one ``fit(epochs=1, steps_per_epoch=STEPS)`` call after an untimed warm-up
 (tracing); all models are interleaved repeat by repeat in a rotating order. The step time is the
 call's wall time / STEPS. Prints JSON: step time per variant, pruned/dense ratios (of those, and
@@ -75,6 +82,21 @@ def tf_keras_model(seed: int, frequency: int | None, end_step: int) -> tf_keras.
     return model
 
 
+def torch_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> object:
+    """The same batches as a ``torch`` ``DataLoader`` that cycles through tensors made once."""
+    import torch
+
+    batches = [(torch.from_numpy(x[i:i + batch_size]), torch.from_numpy(y[i:i + batch_size]))
+               for i in range(0, len(x), batch_size)]
+
+    class Cycle(torch.utils.data.IterableDataset):
+        def __iter__(self):  # noqa: ANN204
+            while True:
+                yield from batches
+
+    return torch.utils.data.DataLoader(Cycle(), batch_size=None)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default=keras.backend.backend(), choices=["tensorflow", "jax", "torch"])
@@ -91,6 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
     x = rng.standard_normal((20 * args.batch_size, SIZES[0])).astype("float32")
     y = rng.integers(0, SIZES[-1], 20 * args.batch_size).astype("int32")
     data = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(args.batch_size).prefetch(2)
+    if args.backend == "torch":  # tf.data -> torch conversion costs ~7 ms per batch here, as much as the step
+        data = torch_batches(x, y, args.batch_size)
     end_step = (args.repeats + 1) * args.steps  # the schedule rises over the whole run
 
     # Identical models differ by up to ±3% in step time from one instance to the next (buffer
@@ -111,12 +135,33 @@ def main(argv: list[str] | None = None) -> dict:
     for name, build in builders.items():
         for i in range(1 if name.endswith(("_f1", "_f1_host")) else args.instances):
             runs[name, i] = build()
+            if name == "keras3_pruned_f100":  # the same model unmasked: see the module docstring
+                runs["keras3_f100_unmasked", i] = (runs[name, i][0], None)
+    dense_steps: dict[int, object] = {}
 
     def fit(key: tuple[str, int]) -> float:
         model, callbacks = runs[key]
+        if callbacks is None:
+            return fit_unmasked(model)
         start = time.perf_counter()
         model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=callbacks)
         return (time.perf_counter() - start) / args.steps
+
+    def fit_unmasked(model: keras.Model) -> float:
+        masked = [v for v in model.trainable_variables if isinstance(v.constraint, pruning.MaskConstraint)]
+        constraints = [v.constraint for v in masked]
+        pruned_step = model.train_function
+        model.train_function = dense_steps.get(id(model))  # None the first time: fit traces the dense step
+        for v in masked:
+            v.constraint = None
+        try:
+            start = time.perf_counter()
+            model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0)
+            return (time.perf_counter() - start) / args.steps
+        finally:
+            for v, c in zip(masked, constraints, strict=True):
+                v.constraint = c
+            dense_steps[id(model)], model.train_function = model.train_function, pruned_step
 
     keys = list(runs)
     for key in keys:  # warm-up: tracing, first mask update
@@ -132,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
     def per_repeat_mean(name: str) -> list[float]:
         return [statistics.fmean(col) for col in zip(*(t for (n, _), t in times.items() if n == name), strict=True)]
 
-    median = {name: statistics.fmean(instance_medians(name)) for name in builders}
+    median = {name: statistics.fmean(instance_medians(name)) for name in [*builders, "keras3_f100_unmasked"]}
     ratios, per_repeat = {}, {}
     for f in (100, 1):
         for pruned, dense in ((f"keras3_pruned_f{f}", "keras3_dense"), (f"tfmot_pruned_f{f}", "tf_keras_dense"),
@@ -144,6 +189,8 @@ def main(argv: list[str] | None = None) -> dict:
                 p / d for p, d in zip(per_repeat_mean(pruned), per_repeat_mean(dense), strict=True))
     spread = {name: max(instance_medians(name)) / min(instance_medians(name)) for name in builders
               if not name.endswith(("_f1", "_f1_host"))}
+    paired = statistics.median(p / u for i in range(args.instances) for p, u in zip(
+        times["keras3_pruned_f100", i], times["keras3_f100_unmasked", i], strict=True))
 
     native = runs["keras3_pruned_f100", 0][1][0].pruner
     mask_bytes = {"native": native.mask_bytes / sum(m.size for m in native.masks.values())}
@@ -163,6 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
         "step_ms": {k: round(v * 1e3, 4) for k, v in median.items()},
         "ratio_of_medians": {k: round(v, 3) for k, v in ratios.items()},
         "median_ratio_per_repeat": {k: round(v, 3) for k, v in per_repeat.items()},
+        "paired_f100_over_unmasked": round(paired, 3),
         "instance_spread_max_over_min": {k: round(v, 3) for k, v in spread.items()},
         "mask_bytes_per_weight": mask_bytes,
         "final_sparsity": sparsity,

@@ -5,7 +5,8 @@ hot path. On TensorFlow, ``keras.ops.where`` lowers to ``SelectV2``, whose broad
 ~1.6x as long as the plain ``Select`` kernel on equal shapes (136 vs 85 µs for a 784x300 float32
 tensor on 2 CPU cores; benchmarks/RESULTS.md): TensorFlow gets ``Select`` with a same-shape zero
 tensor, every other backend ``keras.ops.where``. TensorFlow is imported only when it is Keras's
-backend (it is loaded already), so the core stays backend-neutral. ``is_traced`` tells, on JAX,
+backend (it is loaded already), so the core stays backend-neutral. ``fused`` compiles the in-step
+mask updates as one XLA computation on TensorFlow. ``is_traced`` tells, on JAX,
 whether a mask reaches a compiled step as state or was baked into it as a constant.
 """
 
@@ -25,6 +26,30 @@ def _kernel(backend: str) -> Callable[[Any, Any], Any]:
 
         return lambda mask, w: tf.raw_ops.Select(condition=mask, x=w, y=tf.zeros_like(w))
     return lambda mask, w: keras.ops.where(mask, w, keras.ops.zeros((), w.dtype))
+
+
+@cache
+def _compiler(backend: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def compile_xla(fn: Callable[..., Any]) -> Callable[..., Any]:
+            compiled = tf.function(fn, jit_compile=True, autograph=False)
+            return lambda *args: compiled(*(tf.convert_to_tensor(a) for a in args))  # variables read as tensors
+
+        return compile_xla
+    # JAX compiles the whole step already; PyTorch runs it eagerly
+    return lambda fn: lambda *args: fn(*(keras.ops.convert_to_tensor(a) for a in args))
+
+
+def fused(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a function of tensors; called with variables, it reads them) as one XLA computation on TensorFlow.
+
+    Inside TensorFlow's (not XLA-compiled) train step, each of a few dozen small ops would run as a
+    kernel of its own, several of them over the whole tensor; XLA fuses them into a few loops.
+    JAX compiles the whole step already and PyTorch runs it eagerly: there ``fn`` runs as it is.
+    """
+    return _compiler(keras.backend.backend())(fn)
 
 
 def is_traced(value: Any) -> bool:

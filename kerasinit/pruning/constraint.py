@@ -41,7 +41,7 @@ class Mask:
         self.baked = False
         #: bumped by every ``assign`` (a load included): tells a pruner whether its count is current
         self.version = 0
-        #: a callable ``(w, mask) -> new mask`` run inside the train step (``incremental.WeightPlan``)
+        #: a callable ``(w, mask) -> (new mask, masked w)`` run inside the train step (``incremental.WeightPlan``)
         self.updater: Any = None
 
     def numpy(self) -> np.ndarray:
@@ -148,8 +148,9 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
         if keras.backend.backend() == "jax" and not is_traced(value):
             mask.baked = True
         if mask.updater is not None:  # frequent schedule updates, computed in the step (see ``incremental``)
-            value = mask.updater(w, value)
+            value, w = mask.updater(w, value)
             mask.variable.assign(value)
+            return w
         return keep_where(value, w)
 
     def get_config(self) -> dict[str, Any]:

@@ -18,6 +18,10 @@ This module computes that inside the step, in the weight's :class:`MaskConstrain
    (non-negative floats order as their bits), pruning the highest flat indices among ties: the
    same masks as ``update_masks`` (which keeps the lowest indices among ties) in every case.
 
+On TensorFlow, whose train step is a graph of separate kernels, the whole update and the masking
+of the weight run as one XLA computation (:func:`~kerasinit.pruning._where.fused`): LeNet-300-100 at
+frequency 1 went from ~2.3x to ~1.25x dense step time in one A/B run.
+
 Updates larger than ``D`` (a first jump to the target, ``ConstantSparsity``) and the first step of
 each ``fit`` stay on the host. ``PruningCallback`` uses this for ``scope="layer"`` unstructured
 pruning at ``frequency <= 10`` without a distribution on TensorFlow and JAX (PyTorch's eager step
@@ -34,6 +38,7 @@ import numpy as np
 from keras import ops
 
 from kerasinit._arrays import to_numpy
+from kerasinit.pruning._where import fused, keep_where
 from kerasinit.pruning.constraint import Mask
 from kerasinit.pruning.schedules import PruningSchedule
 from kerasinit.pruning.selection import PrunableWeight
@@ -57,6 +62,7 @@ class WeightPlan:
         self.big = set(int(s) for s in self.steps[drops > MAX_STEP_DECREMENT])
         per_refresh = int(np.sort(drops[drops <= MAX_STEP_DECREMENT])[::-1][:refresh].sum()) if small.size else 0
         self.candidates = int(min(self.size, max(2 * per_refresh + self.limit + 1, 64)))  # C
+        self._update = fused(lambda *tensors: self._step(*tensors))
         self.kept = keras.Variable(np.int32(self.size), dtype="int32", trainable=False, name="prune_kept")
         self.cand = keras.Variable(np.zeros(self.candidates, "int32"), dtype="int32", trainable=False, name="prune_candidates")
 
@@ -75,24 +81,28 @@ class WeightPlan:
         self.kept.assign(np.int32(mask.sum()))
 
     # ------------------------------------------------------------------ inside the step
-    def __call__(self, w: Any, mask: Any) -> Any:
-        """The mask for the next step (assigned to the mask variable), given the updated ``w``."""
-        step = ops.cast(self.optimizer.iterations, "int32") + 1  # constraints run before iterations += 1
+    def __call__(self, w: Any, mask: Any) -> tuple[Any, Any]:
+        """``(new mask, masked w)`` for the step's updated ``w``; the new mask is assigned to the mask variable."""
+        values = (w, mask, self.kept, self.cand, self.optimizer.iterations, self.active)  # w: Keras passes the variable
+        new_w, new_mask, kept = self._update(*values)
+        self.kept.assign(kept)
+        return new_mask, new_w
+
+    def _step(self, w: Any, mask: Any, kept: Any, cand: Any, iterations: Any, active: Any) -> tuple[Any, Any, Any]:
+        """The update as a function of tensors only (one XLA computation on TensorFlow: ``_where.fused``)."""
+        step = ops.cast(iterations, "int32") + 1  # constraints run before iterations += 1
         position = ops.searchsorted(self.steps, ops.reshape(step, (1,)), side="right")[0] - 1
         target = ops.where(position < 0, self.size, ops.take(self.counts, ops.maximum(position, 0)))
-        kept = ops.convert_to_tensor(self.kept.value)
         d = kept - target
-        due = ops.logical_and(ops.logical_and(d > 0, d <= self.limit), ops.convert_to_tensor(self.active.value))
-        new_mask = ops.cond(due, lambda: self._pruned(w, mask, d), lambda: mask)
-        self.kept.assign(ops.where(due, target, kept))
-        return new_mask
+        due = ops.logical_and(ops.logical_and(d > 0, d <= self.limit), active)
+        new_mask = ops.cond(due, lambda: self._pruned(w, mask, cand, d), lambda: mask)
+        return keep_where(new_mask, w), new_mask, ops.where(due, target, kept)
 
-    def _pruned(self, w: Any, mask: Any, d: Any) -> Any:
+    def _pruned(self, w: Any, mask: Any, cand: Any, d: Any) -> Any:
         shape = ops.shape(mask)
         flat_mask = ops.reshape(mask, (-1,))
         magnitude = ops.reshape(ops.abs(ops.cast(w, "float32")), (-1,))
         survivors = ops.where(flat_mask, magnitude, np.inf)
-        cand = ops.convert_to_tensor(self.cand.value)
         values = ops.take(survivors, cand)
         k = min(self.limit, self.candidates)
         smallest, order = ops.top_k(-values, k)  # the k smallest candidates, ascending
