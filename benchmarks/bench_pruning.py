@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     def fit_unmasked(model: keras.Model) -> float:
         masked = [v for v in model.trainable_variables if isinstance(v.constraint, pruning.MaskConstraint)]
         constraints = [v.constraint for v in masked]
-        pruned_step = model.train_function
+        pruned_step, step = model.train_function, int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         model.train_function = dense_steps.get(id(model))  # None the first time: fit traces the dense step
         for v in masked:
             v.constraint = None
@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             for v, c in zip(masked, constraints, strict=True):
                 v.constraint = c
+            model.optimizer.iterations.assign(step)  # the pruned run's schedule goes on where it was
             dense_steps[id(model)], model.train_function = model.train_function, pruned_step
 
     keys = list(runs)

@@ -4,7 +4,11 @@ The pruning masks run this once per pruned tensor after every optimizer step, so
 hot path. On TensorFlow, ``keras.ops.where`` lowers to ``SelectV2``, whose broadcasting kernel takes
 ~1.6x as long as the plain ``Select`` kernel on equal shapes (136 vs 85 µs for a 784x300 float32
 tensor on 2 CPU cores; benchmarks/RESULTS.md): TensorFlow gets ``Select`` with a same-shape zero
-tensor, every other backend ``keras.ops.where``. TensorFlow is imported only when it is Keras's
+tensor. On PyTorch (eager), ``torch.where`` takes ~4x as long as multiplying the weight's bit
+pattern (its float bits viewed as an integer) by the boolean mask: 650 vs 165 µs for the three
+kernels of LeNet-300-100 (2 CPU threads). That is the same select, exactly: a pruned weight gets all
+bits 0, +0.0, whatever it held (inf, NaN, -0.0), and a kept one keeps its bits. JAX gets
+``keras.ops.where`` (XLA fuses it). TensorFlow is imported only when it is Keras's
 backend (it is loaded already), so the core stays backend-neutral. ``fused`` compiles the in-step
 mask updates as one XLA computation on TensorFlow. ``is_traced`` tells, on JAX,
 whether a mask reaches a compiled step as state or was baked into it as a constant.
@@ -25,6 +29,18 @@ def _kernel(backend: str) -> Callable[[Any, Any], Any]:
         import tensorflow as tf
 
         return lambda mask, w: tf.raw_ops.Select(condition=mask, x=w, y=tf.zeros_like(w))
+    if backend == "torch":
+        import torch
+
+        bits = {torch.float64: torch.int64, torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}
+
+        def keep(mask: Any, w: Any) -> Any:
+            if w.dtype not in bits:
+                return torch.where(mask, w, 0)
+            w = w.detach()  # masks are assigned, never differentiated: a bit view needs no autograd
+            return (w.view(bits[w.dtype]) * mask).view(w.dtype)  # a pruned weight's bits all 0: +0.0
+
+        return keep
     return lambda mask, w: keras.ops.where(mask, w, keras.ops.zeros((), w.dtype))
 
 
