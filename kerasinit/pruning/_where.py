@@ -30,18 +30,29 @@ def _kernel(backend: str) -> Callable[[Any, Any], Any]:
 
         return lambda mask, w: tf.raw_ops.Select(condition=mask, x=w, y=tf.zeros_like(w))
     if backend == "torch":
-        import torch
-
-        bits = {torch.float64: torch.int64, torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}
-
-        def keep(mask: Any, w: Any) -> Any:
-            if w.dtype not in bits:
-                return torch.where(mask, w, 0)
-            w = w.detach()  # masks are assigned, never differentiated: a bit view needs no autograd
-            return (w.view(bits[w.dtype]) * mask).view(w.dtype)  # a pruned weight's bits all 0: +0.0
-
-        return keep
+        return lambda mask, w: _torch_keep(mask, w, in_place=False)
     return lambda mask, w: keras.ops.where(mask, w, keras.ops.zeros((), w.dtype))
+
+
+@cache
+def _torch_bits() -> dict[Any, Any]:
+    import torch  # loaded already: it is Keras's backend
+
+    return {torch.float64: torch.int64, torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}
+
+
+def _torch_keep(mask: Any, w: Any, in_place: bool) -> Any:
+    """PyTorch: ``w``'s bits times ``mask`` (a pruned weight's bits all 0: +0.0); in ``w``'s storage if ``in_place``."""
+    import torch
+
+    bits = _torch_bits().get(w.dtype)
+    if bits is None:
+        return torch.where(mask, w, 0)
+    data = w.detach()  # masks are assigned, never differentiated: a bit view needs no autograd
+    if in_place:
+        data.view(bits).mul_(mask)
+        return w
+    return (data.view(bits) * mask).view(w.dtype)
 
 
 @cache
@@ -80,3 +91,16 @@ def is_traced(value: Any) -> bool:
 def keep_where(mask: Any, w: Any) -> Any:
     """``where(mask, w, 0)`` for a boolean ``mask`` of ``w``'s shape."""
     return _kernel(keras.backend.backend())(keras.ops.convert_to_tensor(mask), keras.ops.convert_to_tensor(w))
+
+
+def keep_where_in_place(mask: Any, variable: Any) -> Any:
+    """``keep_where(mask, variable)``, written into ``variable``'s own storage on PyTorch; returns its value.
+
+    For a constraint whose result Keras assigns straight back to ``variable``: on PyTorch that
+    assignment then copies nothing (the value *is* the variable's tensor), which takes the masking
+    of LeNet-300-100's three kernels from ~330 to ~210 µs per eager step. Elsewhere it is
+    ``keep_where`` (TensorFlow and JAX compile the step; the variable is not written here).
+    """
+    if keras.backend.backend() == "torch" and isinstance(variable, keras.Variable):
+        return _torch_keep(mask.value if isinstance(mask, keras.Variable) else mask, variable.value, in_place=True)
+    return keep_where(mask, variable)

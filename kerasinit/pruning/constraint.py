@@ -27,7 +27,7 @@ import numpy as np
 from keras.src.saving.keras_saveable import KerasSaveable
 
 from kerasinit._arrays import to_numpy
-from kerasinit.pruning._where import is_traced, keep_where
+from kerasinit.pruning._where import is_traced, keep_where, keep_where_in_place
 
 
 class Mask:
@@ -151,6 +151,8 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
             value, w = mask.updater(w, value)
             mask.variable.assign(value)
             return w
+        if self.inner is None:  # ``w`` is the variable Keras assigns the result to: PyTorch masks it in place
+            return keep_where_in_place(value, w)
         return keep_where(value, w)
 
     def get_config(self) -> dict[str, Any]:
