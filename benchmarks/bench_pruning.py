@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_of_medians": {k: round(v, 3) for k, v in ratios.items()},
         "median_ratio_per_repeat": {k: round(v, 3) for k, v in per_repeat.items()},
         "paired_f100_over_unmasked": round(paired, 3),
+        "instance_medians_ms": {name: [round(t * 1e3, 3) for t in instance_medians(name)]
+                                for name in ("keras3_dense", "keras3_pruned_f100", "keras3_f100_unmasked")},
         "instance_spread_max_over_min": {k: round(v, 3) for k, v in spread.items()},
         "mask_bytes_per_weight": mask_bytes,
         "final_sparsity": sparsity,

@@ -265,7 +265,29 @@ def check_prune_fit() -> str:
             assert abs(1 - m.mean() - 0.8) < 0.02, (w.name, m.mean())
             assert (_np(w.variable)[m == 0] == 0).all()
         details.append(f"{optimizer}: sparsity {np.mean([1 - m.numpy().mean() for _, m in pruning.masked_weights(model)]):.3f}")
-    return "; ".join(details)
+    return "; ".join(details) + "; " + _exact_select()
+
+
+def _exact_select() -> str:
+    """The mask select of this backend (PyTorch: a bit-pattern product, in place) is ``where(mask, w, +0.0)`` exactly."""
+    import keras
+    import numpy as np
+
+    from kerasinit.pruning._where import keep_where, keep_where_in_place
+
+    w = np.array([[np.inf, -np.inf, np.nan, -0.0, -1.5], [np.nan, -0.0, 2.0, -np.inf, 3.0]])
+    mask = np.array([[False, False, False, False, True], [True, True, True, True, False]])
+    expected = np.where(mask, w, 0.0)
+    dtypes = ["float16", "bfloat16", "float32", "float64"]
+    for dtype in dtypes:
+        for in_place in (False, True):
+            variable = keras.Variable(keras.ops.cast(w, dtype), dtype=dtype, trainable=True)
+            value = keep_where_in_place(mask, variable) if in_place else keep_where(mask, variable)
+            variable.assign(value)
+            got = _np(keras.ops.cast(variable, "float64"))
+            np.testing.assert_array_equal(got, expected)  # NaN where kept; kept -0.0 and infinities kept
+            assert not np.signbit(got[~mask]).any() and np.signbit(got[1, 1]), (dtype, in_place, got)
+    return f"select exact (inf, NaN, -0.0 -> +0.0; kept bits unchanged) in {', '.join(dtypes)}"
 
 
 def check_prune_structured() -> str:

@@ -1,17 +1,22 @@
 """``keep_where(mask, w)``: ``w`` where ``mask`` is true, exact 0 elsewhere, as cheap as the backend allows.
 
 The pruning masks run this once per pruned tensor after every optimizer step, so it is on the
-hot path. On TensorFlow, ``keras.ops.where`` lowers to ``SelectV2``, whose broadcasting kernel takes
-~1.6x as long as the plain ``Select`` kernel on equal shapes (136 vs 85 µs for a 784x300 float32
-tensor on 2 CPU cores; benchmarks/RESULTS.md): TensorFlow gets ``Select`` with a same-shape zero
-tensor. On PyTorch (eager), ``torch.where`` takes ~4x as long as multiplying the weight's bit
-pattern (its float bits viewed as an integer) by the boolean mask: 650 vs 165 µs for the three
-kernels of LeNet-300-100 (2 CPU threads). That is the same select, exactly: a pruned weight gets all
-bits 0, +0.0, whatever it held (inf, NaN, -0.0), and a kept one keeps its bits. JAX gets
-``keras.ops.where`` (XLA fuses it). TensorFlow is imported only when it is Keras's
-backend (it is loaded already), so the core stays backend-neutral. ``fused`` compiles the in-step
-mask updates as one XLA computation on TensorFlow. ``is_traced`` tells, on JAX,
-whether a mask reaches a compiled step as state or was baked into it as a constant.
+hot path.
+
+* TensorFlow: ``keras.ops.where`` lowers to ``SelectV2``, whose broadcasting kernel takes ~1.6x as
+  long as the plain ``Select`` kernel on equal shapes (136 vs 85 µs for a 784x300 float32 tensor on
+  2 CPU cores; benchmarks/RESULTS.md), so TensorFlow gets ``Select`` with a same-shape zero tensor.
+* PyTorch (eager): ``torch.where`` takes ~4x as long as multiplying the weight's bit pattern (its
+  float bits viewed as integers) by the boolean mask, 650 vs 165 µs for LeNet-300-100's three
+  kernels. That is the same select, exactly: a pruned weight gets all bits 0 (+0.0, whatever it
+  held: inf, NaN, -0.0) and a kept one keeps its bits. ``keep_where_in_place`` writes it into the
+  variable's own storage, for the constraint whose result Keras assigns back to that variable.
+* JAX: ``keras.ops.where`` (XLA fuses it).
+
+``fused`` compiles the in-step mask updates as one XLA computation on TensorFlow. ``is_traced``
+tells, on JAX, whether a mask reaches a compiled step as state or was baked into it as a constant.
+TensorFlow and PyTorch are imported only when they are Keras's backend (loaded already), so the
+core stays backend-neutral.
 """
 
 from __future__ import annotations
@@ -102,5 +107,5 @@ def keep_where_in_place(mask: Any, variable: Any) -> Any:
     ``keep_where`` (TensorFlow and JAX compile the step; the variable is not written here).
     """
     if keras.backend.backend() == "torch" and isinstance(variable, keras.Variable):
-        return _torch_keep(mask.value if isinstance(mask, keras.Variable) else mask, variable.value, in_place=True)
+        return _torch_keep(keras.ops.convert_to_tensor(mask), variable.value, in_place=True)
     return keep_where(mask, variable)
