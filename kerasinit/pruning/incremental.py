@@ -62,7 +62,7 @@ class WeightPlan:
         self.big = set(int(s) for s in self.steps[drops > MAX_STEP_DECREMENT])
         per_refresh = int(np.sort(drops[drops <= MAX_STEP_DECREMENT])[::-1][:refresh].sum()) if small.size else 0
         self.candidates = int(min(self.size, max(2 * per_refresh + self.limit + 1, 64)))  # C
-        self._update = fused(lambda *tensors: self._step(*tensors))
+        self._update = fused(self._step)
         self.kept = keras.Variable(np.int32(self.size), dtype="int32", trainable=False, name="prune_kept")
         self.cand = keras.Variable(np.zeros(self.candidates, "int32"), dtype="int32", trainable=False, name="prune_candidates")
 
