@@ -273,7 +273,7 @@ def _exact_select() -> str:
     import keras
     import numpy as np
 
-    from kerasinit.pruning._where import keep_where, keep_where_in_place
+    from kerasinit.backend.select import keep_where, keep_where_in_place
 
     w = np.array([[np.inf, -np.inf, np.nan, -0.0, -1.5], [np.nan, -0.0, 2.0, -np.inf, 3.0]])
     mask = np.array([[False, False, False, False, True], [True, True, True, True, False]])

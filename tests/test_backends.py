@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.parametrize("module", ["kerasinit.compat", "kerasinit.describe", "kerasinit.initializers"])
+@pytest.mark.parametrize("module", ["kerasinit.compat", "kerasinit.initializers.describe", "kerasinit.initializers"])
 def test_core_modules_do_not_import_tensorflow_directly(module):
     import importlib
     import inspect

@@ -322,7 +322,7 @@ def test_cli_prints_rows_live(tmp_path):
 
 def test_example_script(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    script = os.path.join(os.path.dirname(__file__), "..", "examples", "prune_and_lottery.py")
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "prune_and_lottery.py")
     proc = subprocess.run([sys.executable, script, "--out", str(tmp_path)], capture_output=True, text=True, env=env,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

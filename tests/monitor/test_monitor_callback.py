@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasinit.monitor import VarianceAnomalyWarning, VarianceMonitor, _tf_grads
+from kerasinit.monitor import VarianceAnomalyWarning, VarianceMonitor
 
 RNG = np.random.default_rng(1)
 X = RNG.standard_normal((32, 6)).astype("float32")
@@ -170,8 +170,10 @@ def test_auto_probe_outside_fit_is_a_clear_error():
 
 
 def test_one_forward_and_one_backward_pass_for_all_layers():
+    import kerasinit.backend.tensorflow as tf_backend
+
     model = _mlp(depth=6)
-    before = _tf_grads.GRADIENT_CALLS
+    before = tf_backend.GRADIENT_CALLS
     monitor = VarianceMonitor(probe=(X, Y), track=("activations", "gradients", "output_gradients"))
     model.fit(X, Y, epochs=3, batch_size=16, callbacks=[monitor], verbose=0)
     records = len(_steps(monitor))
@@ -180,7 +182,7 @@ def test_one_forward_and_one_backward_pass_for_all_layers():
     assert monitor.probe_passes == records
     # ... and it is one compiled function whose single tape.gradient call asks for every kernel and
     # layer output at once (it ran in Python once, when traced)
-    assert _tf_grads.GRADIENT_CALLS - before == 1
+    assert tf_backend.GRADIENT_CALLS - before == 1
     frame = monitor.to_pandas()
     assert frame[(frame.kind == "gradients") & (frame.step == 0)].shape[0] == 7
 
@@ -284,7 +286,8 @@ def test_jax_backend_kernel_gradients_known_answer():
     code = textwrap.dedent(
         """
         import keras, numpy as np
-        from kerasinit.monitor import VarianceMonitor, _jax_grads
+        import kerasinit.backend.jax as jax_backend
+        from kerasinit.monitor import VarianceMonitor
         rng = np.random.default_rng(0)
         x = rng.standard_normal((16, 3)).astype("float32")
         y = rng.standard_normal((16, 2)).astype("float32")
@@ -309,7 +312,7 @@ def test_jax_backend_kernel_gradients_known_answer():
         np.testing.assert_allclose(rows["h", "gradients"]["norm"], np.linalg.norm(d_w1), rtol=1e-4)
         np.testing.assert_allclose(rows["h", "activations"]["std"], np.std(h), rtol=1e-5)
         assert len({r["step"] for r in mon.history}) == 3 and mon.probe_passes == 3
-        print(keras.backend.backend(), _jax_grads.GRADIENT_CALLS)
+        print(keras.backend.backend(), jax_backend.GRADIENT_CALLS)
         """
     )
     assert _run_on_backend("jax", code).split() == ["jax", "1"]

@@ -215,7 +215,7 @@ def test_cli_compare_json_subprocess(tmp_path):
 
 
 def test_example_script(tmp_path):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     proc = subprocess.run([sys.executable, os.path.join(root, "examples", "compare_initializers.py"), "--out",
                            str(tmp_path / "ex")], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

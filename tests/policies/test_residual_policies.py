@@ -16,7 +16,7 @@ from conftest import to_np
 from keras import layers
 
 import kerasinit
-from kerasinit.initializers.modern_policies import t_fixup_factor
+from kerasinit.policies.structural import t_fixup_factor
 
 
 def residual_mlp(n_blocks: int, width: int = 32, m: int = 2, bn: bool = False) -> keras.Model:
@@ -341,7 +341,7 @@ def test_t_fixup_tells_encoder_and_decoder_blocks_apart_and_scales_each_by_the_p
     report = kerasinit.reinitialize(model, policy="t_fixup", seed=0)
     kernels = report[report.weight != "bias"].set_index("layer")
     enc, dec = 0.67 * 2**-0.25, (9 * 3) ** -0.25
-    assert kerasinit.initializers.modern_policies.t_fixup_decoder_factor(3) == pytest.approx(dec, rel=1e-12)
+    assert kerasinit.policies.structural.t_fixup_decoder_factor(3) == pytest.approx(dec, rel=1e-12)
     for i in range(2):
         for name in (f"e{i}_att/value", f"e{i}_att/output", f"e{i}_ff1", f"e{i}_ff2"):
             assert kernels.loc[name, "scale"] == pytest.approx(enc, rel=1e-12), name

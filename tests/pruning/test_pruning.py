@@ -390,7 +390,7 @@ def test_initializers_and_pruning_together():
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_mask_select_kernel_matches_numpy(dtype):
     # the constraint's backend fast path (TensorFlow: Select, not keras.ops.where's SelectV2)
-    from kerasinit.pruning._where import keep_where
+    from kerasinit.backend.select import keep_where
 
     rng = np.random.default_rng(3)
     w = rng.normal(size=(37, 11))

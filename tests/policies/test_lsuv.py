@@ -9,7 +9,7 @@ from conftest import to_np
 from keras import layers
 
 import kerasinit
-from kerasinit.initializers.lsuv import _linear
+from kerasinit.policies.lsuv import _linear
 
 
 def preactivation_stds(model, batch):

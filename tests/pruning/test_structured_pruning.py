@@ -2,7 +2,7 @@
 
 Every mask is checked against a NumPy reference written here from the definitions; the TFMOT
 check compares with TFMOT's own ``sparsity_m_by_n`` masks (in a fresh interpreter, see
-``test_pruning_tfmot``). The same features run in ``fit`` on every backend in
+``tests/pruning/test_tfmot.py``). The same features run in ``fit`` on every backend in
 ``backend_features.check_prune_structured``.
 """
 

@@ -6,7 +6,7 @@ N >= 100,000 values (fixed seed) and check
 - the variance within 5 standard errors (SE estimated from the sample's fourth moment),
 - a Kolmogorov-Smirnov test against the stated distribution: p > 1e-3.
 Orthogonal and delta-orthogonal kernels are not i.i.d.: their variance is exact (checked) and
-their structure is checked in tests/test_structured.py. Sparse kernels: exactly k nonzeros per
+their structure is checked in tests/initializers/test_structured.py. Sparse kernels: exactly k nonzeros per
 unit, and a KS test of the nonzero values against N(0, stddev^2).
 """
 
@@ -18,7 +18,7 @@ from conftest import RANDOM_CLASSES, example, supports, to_np
 from scipy import stats
 
 import kerasinit
-from kerasinit.describe import sample
+from kerasinit.initializers.describe import sample
 
 N = 100_000
 SHAPES = [(400, 300), (3, 3, 16, 32), (2000,)]
