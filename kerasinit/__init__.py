@@ -1,68 +1,66 @@
 """kerasinit: weight initialization for Keras 3 that you can choose, see and test.
 
-``import kerasinit`` registers every initializer with Keras (package ``kerasinit``), so models
-that use them save and load with nothing else; with tf_keras installed they are registered there
-too (lazily, when tf_keras is imported).
+``import kerasinit`` is light and the same in every process, the ``kerasinit`` command's
+included: it imports neither Keras nor a backend. Public names load on first use (PEP 562), and
+every kerasinit initializer registers with Keras (package ``kerasinit``) as soon as Keras is
+imported, before or after kerasinit, so models that use them save and load with nothing else;
+with tf_keras installed they are registered there too (:mod:`kerasinit.compat`).
 
-Run as the ``kerasinit`` command, the package defers all of that (Keras, and with it TensorFlow)
-to the subcommand that needs it, so ``kerasinit --help`` answers at once.
+The layout (``docs/design.md``): :mod:`~kerasinit.initializers` (Initializer classes),
+:mod:`~kerasinit.policies` (what overwrites a model's weights), :mod:`~kerasinit.layers` (walking a
+model, the weight table), :mod:`~kerasinit.monitor`, :mod:`~kerasinit.pruning`,
+:mod:`~kerasinit.experiments`, :mod:`~kerasinit.plots`, :mod:`~kerasinit.backend`, :mod:`~kerasinit.cli`.
 """
 
-import os as _os
-import sys as _sys
+from __future__ import annotations
 
-#: True in the ``kerasinit`` command's process (``kerasinit ...`` or ``python -m kerasinit``).
-#: kerasinit.cli then chooses the backend and keeps native start-up lines off the terminal (a library
-#: import never changes the caller's backend or logging).
-AS_COMMAND = _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("kerasinit", "-m", "__main__.py")
+import importlib as _importlib
+from typing import Any as _Any
+
+from kerasinit.compat import install_import_hooks as _install_import_hooks
 
 __version__ = "0.1.0"
 
-#: Submodules and names loaded on first use, so ``import kerasinit`` stays light and backend-neutral.
-_LAZY = {
-    "experiments": "kerasinit.experiments",
-    "monitor": "kerasinit.monitor", "mup": "kerasinit.mup", "plots": "kerasinit.plots", "pruning": "kerasinit.pruning",
+#: Subpackages and modules reachable as attributes (``kerasinit.pruning``, ``kerasinit.mup``...).
+_MODULES = {
+    "backend": "kerasinit.backend", "compat": "kerasinit.compat", "experiments": "kerasinit.experiments",
+    "initializers": "kerasinit.initializers", "layers": "kerasinit.layers", "monitor": "kerasinit.monitor",
+    "mup": "kerasinit.policies.mup", "plots": "kerasinit.plots", "policies": "kerasinit.policies",
+    "pruning": "kerasinit.pruning",
 }
-_LAZY_NAMES = {"VarianceMonitor": "kerasinit.monitor", "run_compare": "kerasinit.experiments.compare",
-               "run_lottery": "kerasinit.experiments.lottery", "instability": "kerasinit.experiments.instability"}
+#: Public names defined outside :mod:`kerasinit.initializers` -> the module defining them.
+_NAMES = {
+    "describe": "kerasinit.initializers.describe", "summarize": "kerasinit.initializers.describe",
+    "bounds_table": "kerasinit.initializers.describe", "plot_bounds": "kerasinit.plots.bounds",
+    "recommend": "kerasinit.policies", "reinitialize": "kerasinit.policies", "lsuv": "kerasinit.policies",
+    "find_residual_blocks": "kerasinit.policies", "ResidualBlock": "kerasinit.policies",
+    "tf_keras_custom_objects": "kerasinit.compat", "VarianceMonitor": "kerasinit.monitor",
+    "run_compare": "kerasinit.experiments", "run_lottery": "kerasinit.experiments",
+    "instability": "kerasinit.experiments",
+}
 
 
-def _load_core() -> list[str]:
-    """Import and register the initializers (and describe/compat); return their public names."""
-    from kerasinit.compat import install_tf_keras_hook, tf_keras_custom_objects
-    from kerasinit.describe import bounds_table, describe, summarize
-    from kerasinit.initializers import __all__ as init_all
-    from kerasinit.initializers import __dict__ as init_names
-
-    names = {name: init_names[name] for name in init_all}
-    names.update(bounds_table=bounds_table, describe=describe, summarize=summarize,
-                 tf_keras_custom_objects=tf_keras_custom_objects)
-    globals().update(names)
-    install_tf_keras_hook()
-    return sorted(names)
+def _public() -> list[str]:
+    initializers = _importlib.import_module("kerasinit.initializers")
+    return sorted({"__version__", *initializers.__all__, *_NAMES})
 
 
-def plot_bounds(*args, **kwargs):  # noqa: ANN002, ANN003 - thin lazy wrapper, see kerasinit.plots
-    """Plot initializer ranges against fan-in (see :func:`kerasinit.plots.bounds.plot_bounds`)."""
-    from kerasinit.plots.bounds import plot_bounds as _plot_bounds
-
-    return _plot_bounds(*args, **kwargs)
-
-
-def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute hook
-    import importlib
-
-    if name in _LAZY:
-        return importlib.import_module(_LAZY[name])
-    if name in _LAZY_NAMES:
-        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
-    if AS_COMMAND and name not in globals():  # the command deferred the core: load it on first use
-        _load_core()
-        if name in globals():
-            return globals()[name]
+def __getattr__(name: str) -> _Any:  # PEP 562: names load on first use
+    if name in _MODULES:
+        return _importlib.import_module(_MODULES[name])
+    if name in _NAMES:
+        return getattr(_importlib.import_module(_NAMES[name]), name)
+    if name == "__all__":
+        return _public()
+    if not name.startswith("__"):
+        initializers = _importlib.import_module("kerasinit.initializers")
+        if name in initializers.__all__:
+            return getattr(initializers, name)
     raise AttributeError(f"module 'kerasinit' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "plot_bounds"]
-if not AS_COMMAND:
-    __all__ += _load_core()
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULES, *_public()})
+
+
+_install_import_hooks()

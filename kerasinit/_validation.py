@@ -1,7 +1,7 @@
 """Argument checks shared by every public entry point.
 
 Each check raises ``ValueError`` or ``TypeError`` whose message names the argument, what was
-received and what is allowed (SPEC §8). Nothing is clamped or coerced silently.
+received and what is allowed. Nothing is clamped or coerced silently.
 """
 
 from __future__ import annotations

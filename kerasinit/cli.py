@@ -58,7 +58,8 @@ def _shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(methods: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command's parser; ``methods``: the registered scores offered by ``prune-at-init`` (see :func:`main`)."""
     parser = argparse.ArgumentParser(
         prog="kerasinit", description="Weight initialization for Keras 3: choose, see, test.",
         epilog=f"{', '.join(LIGHT_COMMANDS)} run on Keras's {LIGHT_BACKEND} backend (when JAX is installed) unless "
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_compare_parser(sub)
     _add_lottery_parser(sub)
-    _add_prune_at_init_parser(sub)
+    _add_prune_at_init_parser(sub, methods)
     return parser
 
 
@@ -195,12 +196,35 @@ def _sparsity_list(text: str) -> list[float]:
     return values
 
 
-def _add_prune_at_init_parser(sub: Any) -> None:
-    p = sub.add_parser("prune-at-init", help="prune at initialization (SNIP, GraSP, SynFlow, magnitude, random), "
+def _method_list(methods: Sequence[str]) -> Any:
+    """``--methods`` parser: comma-separated names among ``methods`` (the score registry)."""
+    import difflib
+
+    def parse(text: str) -> list[str]:
+        names = [m.strip() for m in text.split(",") if m.strip()]
+        for name in names:
+            if name not in methods:
+                close = difflib.get_close_matches(name, methods, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise argparse.ArgumentTypeError(f"unknown method {name!r}{hint}; choose among {', '.join(methods)}")
+        if not names:
+            raise argparse.ArgumentTypeError(f"name at least one of {', '.join(methods)}")
+        return names
+
+    return parse
+
+
+def _add_prune_at_init_parser(sub: Any, methods: Sequence[str] | None) -> None:
+    """``methods``: the registered scores (:func:`kerasinit.pruning.scores.default_methods`), or None when
+    another command runs (the registry imports Keras, which the other commands' parsing must not)."""
+    p = sub.add_parser("prune-at-init", help="prune at initialization (SNIP, GraSP, SynFlow, magnitude, random...), "
                                              "train, compare test accuracy against sparsity")
     _add_experiment_arguments(p, "lenet_300_100", "adam", 1.2e-3, 10, "1")
-    p.add_argument("--methods", default="snip,grasp,synflow,magnitude,random",
-                   help="comma-separated: snip, grasp, synflow, magnitude, random (default all)")
+    if methods is None:
+        p.add_argument("--methods", default=None, help="comma-separated registered scores (default all)")
+    else:
+        p.add_argument("--methods", type=_method_list(methods), default=None,
+                       help=f"comma-separated, among the registered scores: {', '.join(methods)} (default all)")
     p.add_argument("--sparsities", type=_sparsity_list, default=_sparsity_list("0.5,0.8,0.9,0.95,0.98"),
                    help="comma-separated sparsities in [0, 1) (default 0.5,0.8,0.9,0.95,0.98)")
     p.add_argument("--distribution", default="global", help="global (default), uniform or erk")
@@ -212,10 +236,10 @@ def _add_prune_at_init_parser(sub: Any) -> None:
 
 
 def cmd_prune_at_init(args: argparse.Namespace) -> int:
-    from kerasinit.experiments.at_init import run_prune_at_init
+    from kerasinit.experiments.sparsity import run_prune_at_init
 
     ablation = [a.strip() for a in args.ablation.split(",") if a.strip()] or None
-    results = run_prune_at_init(args.model, args.dataset, [m for m in args.methods.split(",") if m.strip()],
+    results = run_prune_at_init(args.model, args.dataset, args.methods,
                                 args.sparsities, args.seeds, distribution=args.distribution, ablation=ablation,
                                 iterations=args.iterations, epochs=args.epochs, batch_size=args.batch_size,
                                 optimizer=args.optimizer, learning_rate=args.lr, model_options=_mlp_options(args),
@@ -260,7 +284,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from kerasinit.describe import summarize
+    from kerasinit.initializers.describe import summarize
 
     if args.shape is not None:
         if args.fan_in is not None or args.fan_out is not None:
@@ -457,8 +481,20 @@ def load_keras(command: str, verbose: bool = False) -> None:
         import keras  # noqa: F401
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand in ``argv`` (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    methods = None
+    if _command_of(argv) == "prune-at-init":  # its --methods choices come from the score registry, which needs Keras
+        load_keras("prune-at-init", verbose="--verbose" in argv)
+        from kerasinit.pruning.scores import default_methods
+
+        methods = default_methods()
+    parser = build_parser(methods)
     args = parser.parse_args(argv)
     load_keras(args.command, verbose=args.verbose)
     try:

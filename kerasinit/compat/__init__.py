@@ -1,16 +1,24 @@
-"""Optional integrations, imported lazily so ``import kerasinit`` needs only Keras.
+"""Registration with Keras and tf_keras, at the moment each is imported (no import forced).
 
-``install_tf_keras_hook()`` (called by ``import kerasinit``) registers every kerasinit class with
-tf_keras as soon as tf_keras is imported, whichever of the two is imported first, without
-importing tf_keras itself.
+``import kerasinit`` imports neither Keras nor a backend. :func:`install_import_hooks` (called by
+``import kerasinit``) makes kerasinit's Keras objects known to Keras as soon as Keras is imported,
+whichever of the two is imported first: :data:`KERAS_REGISTRANTS` are the modules whose import
+registers them (every initializer, under package ``kerasinit``), so a saved model loads with nothing but ``import kerasinit``. The same holds for tf_keras
+(:mod:`kerasinit.compat.tf_keras`); ``.h5`` loading in tf_keras takes
+``custom_objects=tf_keras_custom_objects()``.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.machinery
 import sys
+from collections.abc import Callable
 from typing import Any
+
+#: Modules whose import registers kerasinit's serializable objects with Keras.
+KERAS_REGISTRANTS: tuple[str, ...] = ("kerasinit.initializers",)
 
 
 def tf_keras_custom_objects() -> dict[str, type]:
@@ -24,48 +32,73 @@ def tf_keras_custom_objects() -> dict[str, type]:
     return out
 
 
-def _register_now() -> None:
+def register_with_keras() -> None:
+    """Import :data:`KERAS_REGISTRANTS` (a module being imported right now finishes on its own)."""
+    for name in KERAS_REGISTRANTS:
+        if name not in sys.modules:
+            importlib.import_module(name)
+
+
+def register_with_tf_keras() -> None:
     from kerasinit.compat.tf_keras import register_all
 
     register_all()
 
 
 class _RegisteringLoader(importlib.abc.Loader):
-    """Runs the real loader of ``tf_keras``, then registers kerasinit's classes with it."""
+    """Runs the real loader of a module, then ``after()``."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, after: Callable[[], None]) -> None:
         self._loader = loader
+        self._after = after
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
         self._loader.exec_module(module)
-        _register_now()
+        self._after()
 
     def __getattr__(self, name: str) -> Any:  # resource readers etc.
         return getattr(self._loader, name)
 
 
-class _TfKerasFinder(importlib.abc.MetaPathFinder):
+class _ImportFinder(importlib.abc.MetaPathFinder):
+    """One shot: wraps the loader of top-level module ``name`` so that ``after()`` runs once it is imported."""
+
+    def __init__(self, name: str, after: Callable[[], None]) -> None:
+        self.name, self.after = name, after
+
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != "tf_keras":
+        if fullname != self.name:
             return None
         sys.meta_path.remove(self)  # one shot; also avoids finding ourselves below
         for finder in sys.meta_path:
             spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
             if spec is not None and spec.loader is not None:
-                spec.loader = _RegisteringLoader(spec.loader)
+                spec.loader = _RegisteringLoader(spec.loader, self.after)
                 return spec
         return None
 
 
+def _when_imported(name: str, after: Callable[[], None]) -> None:
+    """``after()`` now if module ``name`` is loaded, else right after its first import."""
+    if name in sys.modules:
+        after()
+    elif not any(isinstance(f, _ImportFinder) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _ImportFinder(name, after))
+
+
+def install_import_hooks() -> None:
+    """Register kerasinit with Keras and tf_keras now if they are loaded, else right after their first import."""
+    _when_imported("keras", register_with_keras)
+    _when_imported("tf_keras", register_with_tf_keras)
+
+
 def install_tf_keras_hook() -> None:
     """Register with tf_keras now if it is loaded, else right after it is first imported."""
-    if "tf_keras" in sys.modules:
-        _register_now()
-    elif not any(isinstance(f, _TfKerasFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _TfKerasFinder())
+    _when_imported("tf_keras", register_with_tf_keras)
 
 
-__all__ = ["install_tf_keras_hook", "tf_keras_custom_objects"]
+__all__ = ["KERAS_REGISTRANTS", "install_import_hooks", "install_tf_keras_hook", "register_with_keras",
+           "tf_keras_custom_objects"]

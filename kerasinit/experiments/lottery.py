@@ -1,4 +1,4 @@
-"""Lottery tickets on any Keras model: iterative magnitude pruning (IMP) with controls (SPEC §4.4).
+"""Lottery tickets on any Keras model: iterative magnitude pruning (IMP) with controls, as an experiment.
 
 Frankle & Carbin, "The Lottery Ticket Hypothesis: Finding Sparse, Trainable Neural Networks",
 ICLR 2019; rewinding to an early step: Frankle, Dziugaite, Roy & Carbin, "Linear Mode
@@ -48,7 +48,8 @@ from kerasinit.experiments.results import (
     text_table,
 )
 from kerasinit.experiments.training import steps_per_epoch, train
-from kerasinit.pruning import Pruner, PruningCallback, global_masks, magnitude_mask, random_mask
+from kerasinit.pruning import Pruner, PruningCallback, random_mask
+from kerasinit.pruning.imp import next_masks, remaining
 
 KINDS = ("ticket", "reinit", "random")
 CONTROLS = ("reinit", "random")
@@ -100,31 +101,6 @@ def check_seeds(seeds: Any) -> list[int]:
             all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 0 for s in seeds):
         return [int(s) for s in seeds]
     raise ValueError(f"argument `seeds` must be a positive int or a list of distinct ints >= 0; received {seeds!r}.")
-
-
-def next_masks(trained: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray], rates: Mapping[str, float],
-               round_: int, scope: str, joint: Sequence[str] = ()) -> dict[str, np.ndarray]:
-    """Masks of round ``round_``: among the survivors of ``masks``, keep the largest |trained| weights,
-    ``keep_count(n, 1 − (1 − rates[name])^round_)`` per tensor; with ``scope="global"`` the tensors in
-    ``joint`` share one threshold (their joint count follows the formula). A pruned weight never returns."""
-    values = {n: trained[n] * masks[n] for n in masks}  # pruned weights are 0: they go first
-    joint = [n for n in joint if n in masks] if scope == "global" else []
-    out: dict[str, np.ndarray] = {}
-    if joint:
-        out.update(zip(joint, global_masks([values[n] for n in joint], 1.0 - (1.0 - rates[joint[0]]) ** round_),
-                       strict=True))
-    for n in masks:
-        if n not in out:
-            out[n] = magnitude_mask(values[n], 1.0 - (1.0 - rates[n]) ** round_)
-    # a surviving weight trained to exactly 0.0 could tie with pruned ones: never revive a pruned weight
-    return {n: out[n] & masks[n] for n in masks}
-
-
-def remaining(masks: Mapping[str, np.ndarray], layer_of: Mapping[str, str]) -> tuple[float, dict[str, float]]:
-    """Fraction of prunable weights unmasked, overall and per weight (keyed by ``layer_of[name]``)."""
-    kept = sum(int(m.sum()) for m in masks.values())
-    total = sum(m.size for m in masks.values())
-    return kept / total, {layer_of[n]: float(m.sum() / m.size) for n, m in masks.items()}
 
 
 @dataclass

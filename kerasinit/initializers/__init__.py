@@ -1,6 +1,21 @@
-"""kerasinit initializers: Keras mirrors, tutorial and Kwon variants, registry, gains."""
+"""Initializer classes: each a serializable ``keras.initializers.Initializer`` that draws one tensor.
 
-from kerasinit.initializers import modern_policies  # noqa: F401 - registers the structure-aware policies
+- :mod:`~kerasinit.initializers.mirrors`: Keras's whole catalogue, bit-identical draws;
+- :mod:`~kerasinit.initializers.tutorial`: simple and normalized Xavier, plain and leaky He, AlexNet;
+- :mod:`~kerasinit.initializers.kwon`: Kwon et al.'s per-activation table;
+- :mod:`~kerasinit.initializers.structured`: delta-orthogonal, Dirac, sparse;
+  :mod:`~kerasinit.initializers.zero` (ZerO), :mod:`~kerasinit.initializers.mimetic` (attention pairs),
+  :mod:`~kerasinit.initializers.snapshot` (``FromArray``);
+- :mod:`~kerasinit.initializers.fans` (fans and gains), :mod:`~kerasinit.initializers.registry`
+  (``get``/``serialize``/``deserialize``, the catalogue), :mod:`~kerasinit.initializers.describe`
+  (the numbers behind each one).
+
+Writing a new one: subclass :class:`KerasinitInitializer` (or a mirror, e.g. ``VarianceScaling``,
+where the math is the same) and decorate it with :func:`~kerasinit.initializers.registry.register`;
+see :mod:`~kerasinit.initializers.base`. Code that overwrites a whole model's weights is in
+:mod:`kerasinit.policies`.
+"""
+
 from kerasinit.initializers.base import Description, KerasinitInitializer
 from kerasinit.initializers.fans import DEFAULT_NEGATIVE_SLOPE, compute_fans, gain
 from kerasinit.initializers.kwon import (
@@ -13,7 +28,6 @@ from kerasinit.initializers.kwon import (
     KwonTanhUniform,
     KwonUniform,
 )
-from kerasinit.initializers.lsuv import lsuv
 from kerasinit.initializers.mimetic import MimeticQueryKey, MimeticValueOutput, mimetic_initializers
 from kerasinit.initializers.mirrors import (
     STFT,
@@ -33,9 +47,7 @@ from kerasinit.initializers.mirrors import (
     VarianceScaling,
     Zeros,
 )
-from kerasinit.initializers.policy import recommend, reinitialize
 from kerasinit.initializers.registry import CATALOGUE, deserialize, get, serialize
-from kerasinit.initializers.residual import ResidualBlock, find_residual_blocks
 from kerasinit.initializers.snapshot import FromArray
 from kerasinit.initializers.structured import DeltaOrthogonal, Dirac, SparseNormal
 from kerasinit.initializers.tutorial import (
@@ -62,7 +74,7 @@ __all__ = [
     "KerasinitInitializer", "KwonLogisticNormal", "KwonLogisticUniform", "KwonNormal", "KwonReluNormal",
     "KwonReluUniform", "KwonTanhNormal", "KwonTanhUniform", "KwonUniform", "LeakyHeNormal",
     "LeakyHeUniform", "LecunNormal", "LecunUniform", "MimeticQueryKey", "MimeticValueOutput", "NormalizedXavierUniform", "Ones", "Orthogonal",
-    "PlainHeNormal", "RandomNormal", "ResidualBlock", "RandomUniform", "SparseNormal", "TruncatedNormal", "VarianceScaling",
-    "XavierNormal", "XavierUniform", "ZerO", "Zeros", "compute_fans", "deserialize", "find_residual_blocks", "gain", "get", "lsuv", "mimetic_initializers", "recommend", "reinitialize",
+    "PlainHeNormal", "RandomNormal", "RandomUniform", "SparseNormal", "TruncatedNormal", "VarianceScaling",
+    "XavierNormal", "XavierUniform", "ZerO", "Zeros", "compute_fans", "deserialize", "gain", "get", "mimetic_initializers",
     "serialize",
 ]

@@ -10,7 +10,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from kerasinit._validation import check_float_dtype, check_shape, with_detail
+import keras
+
+from kerasinit._validation import check_float_dtype, check_seed, check_shape, with_detail
 
 #: std of N(0, 1) truncated to [-2, 2] (Keras, TF and JAX truncate at two standard deviations).
 TRUNCATED_STD_FACTOR = 0.87962566103423978
@@ -18,7 +20,7 @@ TRUNCATED_STD_FACTOR = 0.87962566103423978
 
 @dataclass(frozen=True)
 class Description:
-    """The numbers behind an initializer for one shape (SPEC §2.5).
+    """The numbers behind an initializer for one shape.
 
     ``bounds`` is the support of the distribution: ``(-limit, limit)`` for uniform draws,
     the truncation points for truncated normals, ``(v, v)`` for constants and ``None`` when
@@ -119,7 +121,7 @@ class KerasinitInitializer:
 
 
 class FloatOnly:
-    """Mixin: validate ``shape`` and refuse non-floating dtypes (SPEC §2.1: Keras does not check)."""
+    """Mixin: validate ``shape`` and refuse non-floating dtypes (Keras does not check)."""
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         owner = type(self).__name__
@@ -149,3 +151,16 @@ def keras_first(owner: str, keras_init: Any, *checks: Any) -> None:
         raise with_detail(exc, detail) from exc
     for check in checks:
         check()
+
+
+def seed_argument(seed: Any, owner: str) -> Any:
+    """``seed`` checked as Keras takes it: None, an int, a ``SeedGenerator`` or a SeedGenerator config dict."""
+    seed = check_seed(seed, owner=owner)
+    if isinstance(seed, dict):
+        try:
+            gen = keras.saving.deserialize_keras_object(seed)
+        except Exception as exc:  # noqa: BLE001 - any failure means a malformed seed config
+            raise ValueError(f"{owner}: argument `seed` is a dict but not a SeedGenerator config: {seed!r}.") from exc
+        if not isinstance(gen, keras.random.SeedGenerator):
+            raise ValueError(f"{owner}: argument `seed` is a dict but not a SeedGenerator config: {seed!r}.")
+    return seed

@@ -1,4 +1,4 @@
-"""Kwon-style per-activation initializers (SPEC §2.3).
+"""Kwon-style per-activation initializers.
 
 Kwon, Kwon, Chung & Lim tabulate, per activation, a uniform range and a normal σ, as printed in
 Géron's *Hands-On Machine Learning* (1st ed., Table 11-1)::

@@ -34,8 +34,7 @@ from keras import ops
 from keras.src.initializers.random_initializers import RandomInitializer
 
 from kerasinit._validation import check_choice, check_float_dtype, check_real, check_shape
-from kerasinit.initializers.base import Description, KerasinitInitializer
-from kerasinit.initializers.mirrors import _seed
+from kerasinit.initializers.base import Description, KerasinitInitializer, seed_argument
 from kerasinit.initializers.registry import register
 
 
@@ -74,7 +73,7 @@ class _Mimetic(KerasinitInitializer, RandomInitializer):
         default = self._default
         self.alpha = check_real("alpha", default if alpha is None else alpha, owner=owner, nonnegative=True)
         self.beta = check_real("beta", default if beta is None else beta, owner=owner, nonnegative=True)
-        super().__init__(seed=_seed(seed, owner))
+        super().__init__(seed=seed_argument(seed, owner))
 
     _default: ClassVar[float] = 0.0
 

@@ -1,7 +1,7 @@
-"""Mirrors of Keras's whole initializer catalogue (SPEC §2.1).
+"""Mirrors of Keras's whole initializer catalogue.
 
 Each class subclasses the Keras built-in of the same name, so with the same integer seed it
-returns exactly Keras's tensor; it adds argument validation (SPEC §8), a dtype check for random
+returns exactly Keras's tensor; it adds argument validation, a dtype check for random
 draws, ``describe(shape)``, and registration under package ``kerasinit``. Every variance-scaling
 scheme subclasses ``keras.initializers.VarianceScaling`` (EinsumDense and MultiHeadAttention give
 axis-aware fans only to those).
@@ -22,7 +22,6 @@ from kerasinit._validation import (
     check_choice,
     check_float_dtype,
     check_real,
-    check_seed,
     check_shape,
     keras_error_first,
 )
@@ -32,6 +31,7 @@ from kerasinit.initializers.base import (
     FloatOnly,
     KerasinitInitializer,
     keras_first,
+    seed_argument,
     uniform_moments,
 )
 from kerasinit.initializers.fans import check_nonzero_fans, fan_for_mode
@@ -39,18 +39,6 @@ from kerasinit.initializers.registry import register
 
 MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
-
-
-def _seed(seed: Any, owner: str) -> Any:
-    seed = check_seed(seed, owner=owner)
-    if isinstance(seed, dict):
-        try:
-            gen = keras.saving.deserialize_keras_object(seed)
-        except Exception as exc:  # noqa: BLE001 - any failure means a malformed seed config
-            raise ValueError(f"{owner}: argument `seed` is a dict but not a SeedGenerator config: {seed!r}.") from exc
-        if not isinstance(gen, keras.random.SeedGenerator):
-            raise ValueError(f"{owner}: argument `seed` is a dict but not a SeedGenerator config: {seed!r}.")
-    return seed
 
 
 def _check_constant(value: Any) -> None:
@@ -215,7 +203,7 @@ class RandomNormal(KerasinitInitializer, FloatOnly, ki.RandomNormal):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: Any = None) -> None:
         owner = type(self).__name__
         keras_first(owner, lambda: super(RandomNormal, self).__init__(mean=mean, stddev=stddev, seed=seed),
-                    lambda: _seed(seed, owner), lambda: check_real("mean", mean, owner=owner),
+                    lambda: seed_argument(seed, owner), lambda: check_real("mean", mean, owner=owner),
                     lambda: check_real("stddev", stddev, owner=owner, positive=True))
 
     def describe(self, shape: Any) -> Description:
@@ -234,7 +222,7 @@ class TruncatedNormal(KerasinitInitializer, FloatOnly, ki.TruncatedNormal):
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: Any = None) -> None:
         keras_first("TruncatedNormal", lambda: super(TruncatedNormal, self).__init__(mean=mean, stddev=stddev, seed=seed),
-                    lambda: _seed(seed, "TruncatedNormal"), lambda: check_real("mean", mean, owner="TruncatedNormal"),
+                    lambda: seed_argument(seed, "TruncatedNormal"), lambda: check_real("mean", mean, owner="TruncatedNormal"),
                     lambda: check_real("stddev", stddev, owner="TruncatedNormal", positive=True))
 
     def describe(self, shape: Any) -> Description:
@@ -260,7 +248,7 @@ class RandomUniform(KerasinitInitializer, FloatOnly, ki.RandomUniform):
                 raise ValueError(f"RandomUniform: arguments must satisfy minval < maxval; received minval={minval!r}, maxval={maxval!r}.")
 
         keras_first("RandomUniform", lambda: super(RandomUniform, self).__init__(minval=minval, maxval=maxval, seed=seed),
-                    lambda: _seed(seed, "RandomUniform"), ordered)
+                    lambda: seed_argument(seed, "RandomUniform"), ordered)
 
     def describe(self, shape: Any) -> Description:
         lo, hi = float(self.minval), float(self.maxval)
@@ -300,7 +288,7 @@ class VarianceScaling(KerasinitInitializer, FloatOnly, ki.VarianceScaling):
             lambda: check_choice("mode", mode, MODES, owner=owner),
             lambda: check_choice("distribution", distribution, DISTRIBUTIONS, owner=owner)
             if not isinstance(distribution, str) else check_choice("distribution", distribution.lower(), DISTRIBUTIONS, owner=owner),
-            lambda: _seed(seed, owner),
+            lambda: seed_argument(seed, owner),
             lambda: check_axes("input_axes", input_axes, owner=owner),
             lambda: check_axes("output_axes", output_axes, owner=owner),
         )
@@ -437,7 +425,7 @@ class Orthogonal(KerasinitInitializer, FloatOnly, ki.Orthogonal):
     def __init__(self, gain: float = 1.0, seed: Any = None) -> None:
         owner = type(self).__name__
         keras_first(owner, lambda: super(Orthogonal, self).__init__(gain=gain, seed=seed),
-                    lambda: _seed(seed, owner), lambda: check_real("gain", gain, owner=owner, positive=True))
+                    lambda: seed_argument(seed, owner), lambda: check_real("gain", gain, owner=owner, positive=True))
 
     @staticmethod
     def _rows_cols(shape: tuple[int, ...], owner: str) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Start a layer from saved values: transfer learning and lottery-ticket rewinding (SPEC §2.4).
+"""Start a layer from saved values: transfer learning and lottery-ticket rewinding.
 
 ``FromArray(values)`` returns exactly ``values`` (cast to the requested dtype). Its config holds
 only the array's shape, dtype and SHA-256 fingerprint, never the numbers: a model that uses it

@@ -1,4 +1,4 @@
-"""Structured initializers (SPEC §2.4): delta-orthogonal, Dirac and sparse.
+"""Structured initializers: delta-orthogonal, Dirac and sparse.
 
 - :class:`DeltaOrthogonal` (Xiao et al. 2018): an orthogonal matrix at the spatial centre of a
   convolution kernel, zeros elsewhere; with it a deep tanh CNN is dynamically isometric at init.
@@ -18,8 +18,8 @@ import numpy as np
 from keras import ops
 
 from kerasinit._validation import check_float_dtype, check_real, check_shape
-from kerasinit.initializers.base import Description, FloatOnly, KerasinitInitializer
-from kerasinit.initializers.mirrors import Orthogonal, _seed
+from kerasinit.initializers.base import Description, FloatOnly, KerasinitInitializer, seed_argument
+from kerasinit.initializers.mirrors import Orthogonal
 from kerasinit.initializers.registry import register
 
 
@@ -158,7 +158,7 @@ class SparseNormal(KerasinitInitializer, FloatOnly, keras.initializers.RandomNor
         self.nonzero_per_unit = nonzero_per_unit
         self.sparsity = sparsity
         check_real("stddev", stddev, owner="SparseNormal", positive=True)
-        super().__init__(mean=0.0, stddev=stddev, seed=_seed(seed, "SparseNormal"))
+        super().__init__(mean=0.0, stddev=stddev, seed=seed_argument(seed, "SparseNormal"))
 
     def nonzeros(self, fan_in: int) -> int:
         """k for a layer with ``fan_in`` inputs."""

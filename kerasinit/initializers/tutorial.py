@@ -1,4 +1,4 @@
-"""Variants from the classic initialization tutorials (SPEC §2.2).
+"""Variants from the classic initialization tutorials.
 
 The tutorials this project grew out of compute a "simple" Xavier range 1/√fan_in, the
 "normalized" Xavier range √6/√(fan_in + fan_out), a plain (untruncated) He normal, He for leaky

@@ -1,9 +1,9 @@
 """``VarianceMonitor``: per-layer weight, activation and gradient statistics during training.
 
-Design (SPEC §3): a standalone callback that builds ONE multi-output probe model (the model's
+Design: a standalone callback that builds ONE multi-output probe model (the model's
 prediction plus every tracked layer's output) instead of overriding layers' ``call``; at each
 record it runs one forward pass of that model on a fixed probe batch and, for gradients, one
-backward pass for all layers together (see :mod:`kerasinit.monitor._backend`).
+backward pass for all layers together (see :mod:`kerasinit.backend`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ import keras
 import numpy as np
 
 from kerasinit._arrays import to_numpy
-from kerasinit._layers import iter_layers
+from kerasinit.backend import ProbeSpec, build_probe_function, check_probe
+from kerasinit.layers import iter_layers, main_weight
 from kerasinit.monitor import stats
-from kerasinit.monitor._backend import ProbeSpec, build_probe_function, check_backend
 from kerasinit.monitor.probe import Probe, probe_from_fit, resolve_probe, validate_probe
 from kerasinit.monitor.writers import HistogramEntry, MonitorHistory, Writer, make_writer
 
 TRACKABLE: tuple[str, ...] = stats.KINDS
 ON_ANOMALY: tuple[str, ...] = ("warn", "stop", "ignore")
-KERNEL_ATTRIBUTES: tuple[str, ...] = ("kernel", "depthwise_kernel", "embeddings")
 
 
 class VarianceAnomalyWarning(UserWarning):
@@ -32,17 +31,9 @@ class VarianceAnomalyWarning(UserWarning):
 
 
 def kernel_of(layer: Any) -> Any | None:
-    """The layer's main weight tensor (``kernel``, ``depthwise_kernel`` or ``embeddings``) or None."""
-    if isinstance(layer, keras.Model):
-        return None
-    for name in KERNEL_ATTRIBUTES:
-        try:
-            value = getattr(layer, name, None)
-        except (AttributeError, ValueError):
-            value = None
-        if isinstance(value, keras.Variable):
-            return value
-    return None
+    """The layer's main weight (its kernel, depthwise kernel or embeddings; :func:`kerasinit.layers.main_weight`) or None."""
+    weight = main_weight(layer)
+    return None if weight is None else weight.variable
 
 
 def _is_graph_model(model: Any) -> bool:
@@ -164,7 +155,7 @@ class VarianceMonitor(keras.callbacks.Callback):
         bad = [t for t in track if t not in TRACKABLE]
         if bad or not track:
             raise ValueError(f"track must be a non-empty collection of {list(TRACKABLE)}; got {list(track)!r}")
-        check_backend("gradients" in track, "output_gradients" in track)
+        check_probe("gradients" in track, "output_gradients" in track)
         if every_n_batches is not None and (isinstance(every_n_batches, bool) or not isinstance(every_n_batches, int) or every_n_batches <= 0):
             raise ValueError(f"every_n_batches must be None or a positive int; got {every_n_batches!r}")
         if on_anomaly not in ON_ANOMALY:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from kerasinit.describe import bounds_table
+from kerasinit.initializers.describe import bounds_table
 from kerasinit.plots._common import finish, pyplot
 
 

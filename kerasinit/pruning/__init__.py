@@ -1,4 +1,4 @@
-"""Magnitude pruning native to Keras 3 (SPEC §4), with a TFMOT bridge for tf_keras.
+"""Magnitude pruning native to Keras 3, pruning at initialization and lottery tickets, with a TFMOT bridge for tf_keras.
 
 - Schedules with TFMOT's semantics: :class:`ConstantSparsity`, :class:`PolynomialDecay`.
 - :class:`Pruner` / :class:`PruningCallback`: masks as boolean weight constraints (1 byte per weight) applied inside the
@@ -7,13 +7,17 @@
   computed inside the step (:mod:`kerasinit.pruning.incremental`).
 - :func:`prune` (one shot), :func:`sparsity_report`, :func:`strip` (``shrink=True``: a smaller model
   without the dead channels, :func:`shrink`).
-- :func:`prune_at_init`: fixed masks before training by SNIP, GraSP, SynFlow, magnitude or random
-  scores, spread globally, uniformly, by ERK or per layer, N:M structured (``pattern="2:4"``) or
-  by whole channels (``granularity="channel"``).
+- :func:`prune_at_init`: fixed masks before training by a registered score (SNIP, GraSP, SynFlow,
+  magnitude, random; :func:`register_score` adds one), spread globally, uniformly, by ERK or per
+  layer, N:M structured (``pattern="2:4"``) or by whole channels (``granularity="channel"``).
+- :mod:`kerasinit.pruning.imp`: the masks of iterative magnitude pruning (lottery tickets).
+- :func:`register_prunable`: declare the prunable weights of a layer class kerasinit does not know
+  (the weight table of :mod:`kerasinit.layers`).
 - ``kerasinit.pruning.tfmot``: the same experiment on tf_keras models through TFMOT (imported
   only when used).
 """
 
+from kerasinit.layers import register_prunable
 from kerasinit.pruning.at_init import AtInitPruner, prune_at_init
 from kerasinit.pruning.callback import PruningCallback
 from kerasinit.pruning.constraint import Mask, MaskConstraint
@@ -28,13 +32,14 @@ from kerasinit.pruning.masks import (
 from kerasinit.pruning.patterns import n_m_mask
 from kerasinit.pruning.persistence import load_model, masked_weights, restore_masks
 from kerasinit.pruning.pruner import Pruner, prune
-from kerasinit.pruning.report import shrink, sparsity_report, strip
+from kerasinit.pruning.report import sparsity_report
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
-from kerasinit.pruning.scores import Scores, compute_scores
+from kerasinit.pruning.scores import SCORES, Score, Scores, compute_scores, register_score
 from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
+from kerasinit.pruning.strip import shrink, strip
 
 __all__ = [
     "AtInitPruner", "ConstantSparsity", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
-    "PruningSchedule", "Scores", "compute_scores", "erk_densities", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "n_m_mask", "prunable_weights", "prune", "prune_at_init", "random_mask", "restore_masks",
+    "PruningSchedule", "SCORES", "Score", "Scores", "compute_scores", "erk_densities", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "n_m_mask", "prunable_weights", "prune", "prune_at_init", "random_mask", "register_prunable", "register_score", "restore_masks",
     "select", "shrink", "sparsity_report", "strip",
 ]

@@ -32,7 +32,7 @@ from kerasinit.pruning.channels import NORMS, channel_scores, expand, kept_chann
 from kerasinit.pruning.distributions import layer_sparsities, score_masks
 from kerasinit.pruning.patterns import n_m_mask, pattern_sparsity, reduction_axis
 from kerasinit.pruning.pruner import GRANULARITIES, Pruner
-from kerasinit.pruning.scores import Scorer, Scores
+from kerasinit.pruning.scores import Score, Scorer, Scores, score_class
 from kerasinit.pruning.selection import PrunableWeight, Selector, select
 
 ABLATIONS = ("shuffle", "reinit", "invert")
@@ -90,12 +90,15 @@ def _scheduled(sparsity: float, fraction: float) -> float:
     return 1.0 - (1.0 - sparsity) ** fraction
 
 
-def _iterations(method: str, iterations: Any, pattern: str | None) -> int:
+def _iterations(score: type[Score], iterations: Any, pattern: str | None) -> int:
+    """Rounds of score-and-prune: the score's default (SynFlow 100, else 1), 1 with a ``pattern``."""
     if iterations is None:
-        return 100 if method == "synflow" and pattern is None else 1
+        return score.iterations if pattern is None else 1
     n = check_int("iterations", iterations, 1, owner=OWNER)
-    if n > 1 and (method == "random" or pattern is not None):
-        raise ValueError(f"{OWNER}: argument `iterations` must be 1 for method 'random' and for a `pattern`; received {n}.")
+    if n > 1 and not score.iterative:
+        raise ValueError(f"{OWNER}: argument `iterations` must be 1 for method {score.name!r}; received {n}.")
+    if n > 1 and pattern is not None:
+        raise ValueError(f"{OWNER}: argument `iterations` must be 1 for a `pattern`; received {n}.")
     return n
 
 
@@ -122,14 +125,14 @@ def prune_at_init(
     Args:
         model: a built Keras 3 model.
         sparsity: fraction of the selected weights removed, in [0, 1) (None with a ``pattern``).
-        method: ``"magnitude"``, ``"random"``, ``"snip"``, ``"grasp"`` or ``"synflow"`` (formulas and papers
-            in :mod:`kerasinit.pruning.scores`).
+        method: a registered score: ``"magnitude"``, ``"random"``, ``"snip"``, ``"grasp"``, ``"synflow"`` or one
+            added with :func:`~kerasinit.pruning.register_score` (formulas and papers in :mod:`kerasinit.pruning.scores`).
         data: SNIP/GraSP: an ``(x, y)`` batch or an iterable of batches (averaged); SynFlow: optional,
             only to give the input shape of a model without symbolic inputs.
         distribution: ``"global"``, ``"uniform"``, ``"erk"`` or ``{layer name: sparsity}``
             (:mod:`kerasinit.pruning.distributions`).
-        iterations: score-and-prune rounds at densities ``(1 − sparsity)^(k/n)``; default 100 for
-            SynFlow, 1 otherwise.
+        iterations: score-and-prune rounds at densities ``(1 − sparsity)^(k/n)``; default the score's own
+            (100 for SynFlow, 1 otherwise).
         seed: for ``"random"`` and the ablations' draws.
         layers: which layers to prune (as for :class:`Pruner`); default every prunable one.
         ablation: None or one or more of ``"shuffle"``, ``"reinit"``, ``"invert"`` (Frankle et al. 2021).
@@ -165,7 +168,7 @@ def prune_at_init(
     axes = {w.name: reduction_axis(w) for w in weights} if nm is not None else {}
     out_axes = {w.name: output_axis(w) for w in weights} if channels else {}
     targets = None if nm is not None else layer_sparsities(weights, sparsity, distribution, OWNER)
-    n_iter = _iterations(method, iterations, pattern)
+    n_iter = _iterations(score_class(method), iterations, pattern)
     scorer = Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian, temperature=temperature)
     pruner = AtInitPruner(model, None, layers=layers)
     assert [w.name for w in pruner.weights] == [w.name for w in weights]

@@ -1,4 +1,4 @@
-"""``PruningCallback``: run a pruning schedule during ``fit`` (SPEC §4.2).
+"""``PruningCallback``: run a pruning schedule during ``fit``.
 
 Masks update at the start of every update step of the schedule (the step is the optimizer's
 ``iterations``, read once at ``on_train_begin`` and counted in Python afterwards, so no device

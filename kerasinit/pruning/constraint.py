@@ -27,7 +27,7 @@ import numpy as np
 from keras.src.saving.keras_saveable import KerasSaveable
 
 from kerasinit._arrays import to_numpy
-from kerasinit.pruning._where import is_traced, keep_where, keep_where_in_place
+from kerasinit.backend.select import is_traced, keep_where, keep_where_in_place
 
 
 class Mask:

@@ -19,7 +19,7 @@ This module computes that inside the step, in the weight's :class:`MaskConstrain
    same masks as ``update_masks`` (which keeps the lowest indices among ties) in every case.
 
 On TensorFlow, whose train step is a graph of separate kernels, the whole update and the masking
-of the weight run as one XLA computation (:func:`~kerasinit.pruning._where.fused`): LeNet-300-100 at
+of the weight run as one XLA computation (:func:`~kerasinit.backend.select.fused`): LeNet-300-100 at
 frequency 1 went from ~2.3x to ~1.25x dense step time in one A/B run.
 
 Updates larger than ``D`` (a first jump to the target, ``ConstantSparsity``) and the first step of
@@ -38,7 +38,7 @@ import numpy as np
 from keras import ops
 
 from kerasinit._arrays import to_numpy
-from kerasinit.pruning._where import fused, keep_where
+from kerasinit.backend.select import fused, keep_where
 from kerasinit.pruning.constraint import Mask
 from kerasinit.pruning.schedules import PruningSchedule
 from kerasinit.pruning.selection import PrunableWeight

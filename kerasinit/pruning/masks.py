@@ -29,7 +29,7 @@ def keep_count(n: int, sparsity: float) -> int:
     return max(int(np.round(kept)), 1)
 
 
-def _keep_largest(magnitudes: np.ndarray, k: int, bound: float | None = None) -> tuple[np.ndarray, float]:
+def keep_largest(magnitudes: np.ndarray, k: int, bound: float | None = None) -> tuple[np.ndarray, float]:
     """Boolean vector keeping exactly the ``k`` largest entries, lowest index first among ties; and the threshold.
 
     ``bound`` (optional, e.g. the previous update's threshold): a magnitude expected to lie at or
@@ -76,10 +76,10 @@ def magnitude_mask(values: np.ndarray, sparsity: float) -> np.ndarray:
 
 
 def magnitude_selection(values: np.ndarray, sparsity: float, bound: float | None = None) -> tuple[np.ndarray, float]:
-    """:func:`magnitude_mask` and its threshold; ``bound`` speeds the search up (see ``_keep_largest``)."""
+    """:func:`magnitude_mask` and its threshold; ``bound`` speeds the search up (see ``keep_largest``)."""
     values = np.asarray(values)
     flat = _magnitudes(values)
-    keep, threshold = _keep_largest(flat, keep_count(flat.size, sparsity), bound)
+    keep, threshold = keep_largest(flat, keep_count(flat.size, sparsity), bound)
     return keep.reshape(values.shape).view(np.uint8), threshold
 
 
@@ -87,7 +87,7 @@ def global_masks(values: Sequence[np.ndarray], sparsity: float) -> list[np.ndarr
     """One threshold over all tensors: uint8 masks, one per tensor."""
     arrays = [np.asarray(v) for v in values]
     flat = np.concatenate([_magnitudes(a) for a in arrays]) if arrays else np.zeros(0)
-    keep, _ = _keep_largest(flat, keep_count(flat.size, sparsity))
+    keep, _ = keep_largest(flat, keep_count(flat.size, sparsity))
     out, start = [], 0
     for a in arrays:
         out.append(keep[start : start + a.size].reshape(a.shape).astype("uint8"))

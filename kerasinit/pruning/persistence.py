@@ -28,7 +28,7 @@ from collections.abc import Iterable
 
 import keras
 
-from kerasinit._layers import iter_layers
+from kerasinit.layers import iter_layers
 from kerasinit.pruning.constraint import Mask, MaskConstraint
 from kerasinit.pruning.selection import PrunableWeight, select
 

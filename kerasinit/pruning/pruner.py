@@ -19,10 +19,10 @@ import numpy as np
 
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_real
-from kerasinit.pruning._where import keep_where
+from kerasinit.backend.select import keep_where
 from kerasinit.pruning.channels import NORMS, channel_scores, expand, output_axis
 from kerasinit.pruning.constraint import Mask
-from kerasinit.pruning.masks import _keep_largest, global_masks, keep_count, magnitude_selection
+from kerasinit.pruning.masks import global_masks, keep_count, keep_largest, magnitude_selection
 from kerasinit.pruning.optimizer_state import is_bound
 from kerasinit.pruning.patterns import n_m_mask, parse_pattern, pattern_sparsity, reduction_axis
 from kerasinit.pruning.persistence import attach_masks
@@ -40,7 +40,7 @@ def _reset_compiled_step(model: keras.layers.Layer) -> None:
 
 
 class Pruner:
-    """Magnitude pruning of the prunable weights of ``model`` (SPEC §4.2).
+    """Magnitude pruning of the prunable weights of ``model``.
 
     Args:
         model: a built Keras 3 model (Sequential, functional or subclassed) or layer.
@@ -145,7 +145,7 @@ class Pruner:
         for w in changed:
             if self._axes:
                 new[w.name] = self._structured_mask(w, values[w.name], counts[w.name])
-            elif w not in joint:  # the last threshold bounds the search (exact either way; see masks._keep_largest)
+            elif w not in joint:  # the last threshold bounds the search (exact either way; see masks.keep_largest)
                 last = self._thresholds.get(w.name)
                 new[w.name], self._thresholds[w.name] = magnitude_selection(
                     values[w.name], self.layer_sparsity(w, sparsity), None if last is None else 1.5 * last)
@@ -167,7 +167,7 @@ class Pruner:
         magnitudes = np.abs(value.astype(np.result_type(value.dtype, np.float32), copy=False))
         if self._n_m is not None:
             return n_m_mask(magnitudes, *self._n_m, axis, weight.name)
-        keep, _ = _keep_largest(channel_scores(magnitudes, axis, self.norm), count)
+        keep, _ = keep_largest(channel_scores(magnitudes, axis, self.norm), count)
         return expand(keep, value.shape, axis)
 
     def kept_count(self, weight: PrunableWeight, sparsity: float) -> int:

@@ -1,4 +1,4 @@
-"""Pruning schedules with TFMOT's semantics (SPEC §4.1), and two fixes.
+"""Pruning schedules with TFMOT's semantics, and two fixes.
 
 A schedule answers, for an optimizer step ``s``: do the masks update now, and to what sparsity?
 

@@ -1,11 +1,11 @@
 """Which weights are prunable, and which layers a user selected.
 
-Prunable by default: the kernels of Dense, EinsumDense, Conv1D/2D/3D, Conv*Transpose; the
-depthwise kernel of DepthwiseConv; both kernels of SeparableConv; Embedding's embeddings; the
-kernel and recurrent kernel of SimpleRNN/LSTM/GRU cells. Never biases or normalization weights.
-A custom layer declares its own with a ``get_prunable_weights()`` method returning variables; a
-weight ``w`` whose layer has a ``w_constraint`` attribute (Keras's convention, passed to
-``add_weight`` and returned by ``get_config``) keeps its mask through ``load_model``.
+Prunable: the weights of the table in :mod:`kerasinit.layers` (the kernels of Dense, EinsumDense,
+Conv*, DepthwiseConv*, SeparableConv*, Embedding and RNN cells; never biases or normalization
+weights), of a layer class declared with :func:`kerasinit.layers.register_prunable`, or returned by
+a layer's own ``get_prunable_weights()``. A weight ``w`` whose layer has a ``w_constraint``
+attribute (Keras's convention, passed to ``add_weight`` and returned by ``get_config``) keeps its
+mask through ``load_model``.
 """
 
 from __future__ import annotations
@@ -18,19 +18,7 @@ from typing import Any
 
 import keras
 
-from kerasinit._layers import iter_layers
-
-_L = keras.layers
-#: layer types -> (weight attribute, layer attribute and constructor argument holding its constraint)
-_BY_TYPE: list[tuple[tuple[type, ...], tuple[tuple[str, str], ...]]] = [
-    ((_L.SeparableConv1D, _L.SeparableConv2D),
-     (("depthwise_kernel", "depthwise_constraint"), ("pointwise_kernel", "pointwise_constraint"))),
-    ((_L.DepthwiseConv1D, _L.DepthwiseConv2D), (("kernel", "depthwise_constraint"),)),
-    ((_L.Dense, _L.EinsumDense, _L.Conv1D, _L.Conv2D, _L.Conv3D, _L.Conv1DTranspose, _L.Conv2DTranspose,
-      _L.Conv3DTranspose), (("kernel", "kernel_constraint"),)),
-    ((_L.Embedding,), (("embeddings", "embeddings_constraint"),)),
-    ((_L.SimpleRNNCell, _L.LSTMCell, _L.GRUCell), (("kernel", "kernel_constraint"), ("recurrent_kernel", "recurrent_constraint"))),
-]
+from kerasinit.layers import iter_layers, layer_weights
 
 
 @dataclass(frozen=True)
@@ -52,26 +40,8 @@ class PrunableWeight:
 
 
 def prunable_weights(layer: keras.layers.Layer) -> list[PrunableWeight]:
-    """The prunable weights of one layer (its own, not its sublayers')."""
-    custom = getattr(layer, "get_prunable_weights", None)
-    if callable(custom):
-        out = []
-        for var in custom():
-            attr = next((a for a in dir(layer) if not a.startswith("_") and getattr(layer, a, None) is var), var.name)
-            slot = f"{attr}_constraint"  # Keras's convention: `kernel` is constrained by `kernel_constraint`
-            out.append(PrunableWeight(layer, attr, var, slot if hasattr(layer, slot) else None))
-        return out
-    for types, attrs in _BY_TYPE:
-        if isinstance(layer, types):
-            out = []
-            for a, c in attrs:
-                var = getattr(layer, a, None)
-                if not isinstance(var, keras.Variable):  # LoRA: `kernel` is a sum; the variable is `_kernel`
-                    var = getattr(layer, "_" + a, None)
-                if isinstance(var, keras.Variable):
-                    out.append(PrunableWeight(layer, a, var, c))
-            return out
-    return []
+    """The prunable weights of one layer (its own, not its sublayers'), from :func:`kerasinit.layers.layer_weights`."""
+    return [PrunableWeight(w.layer, w.attr, w.variable, w.constraint) for w in layer_weights(layer, prunable=True)]
 
 
 def check_maskable(weight: PrunableWeight) -> None:
@@ -145,6 +115,7 @@ def select(model: keras.layers.Layer, layers: Iterable[Selector] | Selector | No
     if not out:
         raise ValueError(
             "nothing to prune: no selected layer has prunable weights (Dense, EinsumDense, Conv*, DepthwiseConv*, "
-            "SeparableConv*, Embedding, RNN cells, or a layer with get_prunable_weights())."
+            "SeparableConv*, Embedding, RNN cells, a class given to register_prunable, or a layer with "
+            "get_prunable_weights())."
         )
     return out

@@ -263,8 +263,8 @@ def _apply(model: keras.Model, graph: _Graph, chain: _Chain, weights: dict[str, 
     w[0] = np.take(w[0], np.flatnonzero(flow), axis=-2)
 
 
-def _shrink(model: keras.Model) -> keras.Model:
-    """:func:`shrink` on a model without masks."""
+def shrink_unmasked(model: keras.Model) -> keras.Model:
+    """:func:`kerasinit.pruning.shrink` on a model without masks."""
     config = model.get_config()
     graph = _graph(model, config)
     chains = [c for c in (_chain(model, graph, name) for name in graph.entries) if c is not None]
@@ -283,7 +283,8 @@ def _shrink(model: keras.Model) -> keras.Model:
     return new
 
 
-def _check(model: Any, owner: str) -> None:
+def check_shrinkable(model: Any, owner: str) -> None:
+    """Raise TypeError/ValueError unless ``model`` is a built Sequential or functional model (``owner`` names the caller)."""
     if not isinstance(model, keras.Model):
         raise TypeError(f"{owner}: argument `model` must be a keras.Model (Sequential or functional); "
                         f"received {type(model).__name__}.")

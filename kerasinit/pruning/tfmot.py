@@ -1,4 +1,4 @@
-"""TFMOT bridge (SPEC §4.3): the kerasinit pruning API over ``tensorflow_model_optimization``.
+"""TFMOT bridge: the kerasinit pruning API over ``tensorflow_model_optimization``.
 
 For legacy tf_keras models (TFMOT cannot prune Keras 3 models; use the native
 :class:`kerasinit.pruning.Pruner` there). Needs the ``[tfmot]`` extra; this module is imported

@@ -1,4 +1,4 @@
-"""Figure for :func:`kerasinit.experiments.at_init.run_prune_at_init`: test accuracy against the percentage
+"""Figure for :func:`kerasinit.experiments.sparsity.run_prune_at_init`: test accuracy against the percentage
 of weights remaining (log x-axis, dense on the left), one line per pruning-at-initialization method, as in
 Tanaka et al. (2020), Figure 6, and Frankle et al. (2021)."""
 
@@ -13,7 +13,7 @@ from kerasinit.plots._common import finish, pyplot
 
 
 def plot_accuracy_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = None) -> Any:
-    """``results``: an :class:`~kerasinit.experiments.at_init.AtInitResults`; mean over seeds, ±1 std band."""
+    """``results``: an :class:`~kerasinit.experiments.sparsity.AtInitResults`; mean over seeds, ±1 std band."""
     summary = results.summary()
     if not summary:
         raise ValueError("argument `results` holds no runs.")

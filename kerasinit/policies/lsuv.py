@@ -24,6 +24,7 @@ import numpy as np
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_real
 from kerasinit.initializers.mirrors import Orthogonal
+from kerasinit.layers import DEPTHWISE, KERNEL, POINTWISE, main_weight
 
 _SUPPORTED = ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
               "EinsumDense", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D")
@@ -44,11 +45,9 @@ def _linear(layer: keras.layers.Layer) -> Iterator[None]:
 
 
 def _kernel(layer: keras.layers.Layer) -> Any:
-    for attr in ("kernel", "pointwise_kernel", "depthwise_kernel"):
-        var = getattr(layer, attr, None)
-        if isinstance(var, keras.Variable):
-            return var
-    return None
+    """The kernel LSUV rescales: the one that produces the layer's output (pointwise before depthwise)."""
+    weight = main_weight(layer, (KERNEL, POINTWISE, DEPTHWISE))
+    return None if weight is None else weight.variable
 
 
 def _std(x: Any) -> float:

@@ -9,16 +9,17 @@ Klambauer et al. (2017) for SELU -> LeCun normal.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 import numpy as np
 
 from kerasinit._arrays import to_numpy
-from kerasinit._layers import iter_layers
 from kerasinit.initializers.fans import DEFAULT_NEGATIVE_SLOPE, activation_name
 from kerasinit.initializers.registry import get
+from kerasinit.layers import DEPTHWISE, KERNEL, POINTWISE, RECURRENT, iter_layers, layer_weights
+from kerasinit.policies.registry import POLICIES
 
 GLOROT = ("sigmoid", "hard_sigmoid", "tanh", "softmax", "linear", "softsign", "log_softmax")
 HE = ("relu", "relu6", "elu", "gelu", "swish", "silu", "mish", "softplus", "celu", "hard_silu", "hard_swish")
@@ -26,10 +27,6 @@ LEAKY = ("leaky_relu",)
 LECUN = ("selu",)
 #: Activation names :func:`recommend` knows.
 KNOWN_ACTIVATIONS = GLOROT + HE + LEAKY + LECUN
-
-#: Structure-aware policies (name -> function(model, seed=...) returning the report), filled by
-#: kerasinit.initializers.modern_policies: "fixup", "skipinit", "gpt2", "t_fixup", "mimetic".
-STRUCTURAL_POLICIES: dict[str, Callable[..., Any]] = {}
 
 _ACTIVATION_LAYERS = {"ReLU": "relu", "ELU": "elu", "Softmax": "softmax", "LeakyReLU": "leaky_relu", "PReLU": "leaky_relu"}
 
@@ -77,14 +74,13 @@ def _activation_of(layer: keras.layers.Layer, following: keras.layers.Layer | No
     return name, None
 
 
+#: Roles of the weights ``reinitialize`` re-draws (:mod:`kerasinit.layers`); embeddings keep theirs.
+REDRAWN_ROLES = (KERNEL, DEPTHWISE, POINTWISE, RECURRENT)
+
+
 def _kernel_variables(layer: keras.layers.Layer) -> list[tuple[str, Any]]:
     """(attribute, variable) pairs of the kernels a layer exposes (RNN cells: kernel + recurrent)."""
-    out = []
-    for attr in ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel"):
-        var = getattr(layer, attr, None)
-        if isinstance(var, keras.Variable):
-            out.append((attr, var))
-    return out
+    return [(w.attr, w.variable) for w in layer_weights(layer, REDRAWN_ROLES)]
 
 
 def _fresh(init: Any, seed: int | None, index: int) -> Any:
@@ -152,7 +148,7 @@ def reinitialize(model: keras.layers.Layer, policy: Any = "auto", seed: int | No
     kernel, or a mapping ``{layer name | layer class name | layer class: initializer}`` (layers not
     in the mapping are left alone), or a structure-aware policy that finds residual blocks and
     attention layers itself and changes only what its paper names: ``"fixup"``, ``"skipinit"``,
-    ``"gpt2"``, ``"t_fixup"``, ``"mimetic"`` (see :mod:`kerasinit.initializers.modern_policies`; their
+    ``"gpt2"``, ``"t_fixup"``, ``"mimetic"`` (see :mod:`kerasinit.policies.structural`; their
     reports add the columns block, role, scale and reason). Recurrent kernels always get ``Orthogonal`` (Keras's default).
     With an int ``seed`` the i-th kernel is drawn with seed ``seed + i`` (reproducible, distinct).
     Works for Sequential, functional, subclassed and nested models. The report (a pandas
@@ -174,8 +170,8 @@ def reinitialize(model: keras.layers.Layer, policy: Any = "auto", seed: int | No
         )
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"reinitialize: argument `seed` must be None or an int; received {seed!r}.")
-    if isinstance(policy, str) and policy in STRUCTURAL_POLICIES:
-        report = STRUCTURAL_POLICIES[policy](model, seed=seed)
+    if isinstance(policy, str) and policy in POLICIES:
+        report = POLICIES[policy](model, seed=seed)
         if verbose:
             print(report.to_string(index=False))
         return report

@@ -1,4 +1,4 @@
-"""Pruning at initialization as an experiment: test accuracy against sparsity, per method (issue 13).
+"""Pruning at initialization as an experiment: test accuracy against sparsity, per method.
 
 >>> results = run_prune_at_init("lenet_300_100", "digits", methods=["snip", "synflow", "random"],
 ...                             sparsities=[0.5, 0.9, 0.98], seeds=[0, 1], epochs=10)
@@ -32,9 +32,8 @@ from kerasinit.experiments.results import atomic_write, finite, mean_std, text_t
 from kerasinit.experiments.training import train
 from kerasinit.pruning.at_init import prune_at_init
 from kerasinit.pruning.schedules import check_sparsity
-from kerasinit.pruning.scores import METHODS
+from kerasinit.pruning.scores import SCORES, default_methods
 
-DEFAULT_METHODS = ("snip", "grasp", "synflow", "magnitude", "random")
 DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95, 0.98)
 
 
@@ -82,7 +81,7 @@ class AtInitResults:
                                     for r in self.rows]
         atomic_write(written[1], "\n".join(lines) + "\n")
         if plots and self.rows:
-            from kerasinit.plots.at_init import plot_accuracy_vs_sparsity
+            from kerasinit.plots.sparsity import plot_accuracy_vs_sparsity
 
             written.append(os.path.join(out, "accuracy_vs_sparsity.png"))
             plot_accuracy_vs_sparsity(self, out=written[-1])
@@ -92,7 +91,7 @@ class AtInitResults:
 def run_prune_at_init(
     model: Any,
     dataset: Any,
-    methods: Sequence[str] = DEFAULT_METHODS,
+    methods: Sequence[str] | None = None,
     sparsities: Sequence[float] = DEFAULT_SPARSITIES,
     seeds: Sequence[int] = (0,),
     *,
@@ -121,10 +120,11 @@ def run_prune_at_init(
     ``out`` the results are saved there (see :meth:`AtInitResults.save`).
     """
     owner = "run_prune_at_init"
+    methods = default_methods() if methods is None else methods
     methods = [m.strip() if isinstance(m, str) else m for m in ([methods] if isinstance(methods, str) else methods)]
     for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"{owner}: argument `methods` must hold names among {list(METHODS)}; received {m!r}.")
+        if m not in SCORES:
+            raise ValueError(f"{owner}: argument `methods` must hold names among {list(SCORES)}; received {m!r}.")
     sparsities = [check_sparsity("sparsities", s, owner) for s in sparsities]
     seeds = [check_int("seeds", s, 0, owner=owner) for s in seeds]
     score_samples = check_int("score_samples", score_samples, 1, owner=owner)
@@ -142,9 +142,9 @@ def run_prune_at_init(
             for seed in seeds:
                 start = time.perf_counter()
                 net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
-                pruner = prune_at_init(net, sparsity, method, batch if method in ("snip", "grasp") else None,
+                pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
                                        distribution=distribution, seed=seed,
-                                       iterations=None if method == "random" else iterations, ablation=ablation,
+                                       iterations=iterations if SCORES[method].iterative else None, ablation=ablation,
                                        loss="sparse_categorical_crossentropy")
                 masks = pruner.get_masks()
                 collapsed = [name for name, m in masks.items() if not np.any(m)]

@@ -1,4 +1,4 @@
-"""The numbers behind an initializer (SPEC §2.5): ``describe``, ``summarize``, ``bounds_table``.
+"""The numbers behind an initializer: ``describe``, ``summarize``, ``bounds_table``.
 
 ``describe`` gives the expected statistics and bounds for one shape; ``summarize`` draws samples
 and puts their min, max, mean and std beside the expected ones (the classic "generate 1,000

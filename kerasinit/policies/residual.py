@@ -17,10 +17,10 @@ from typing import Any
 
 import keras
 
-from kerasinit._layers import iter_layers
+from kerasinit.layers import DEPTHWISE, EMBEDDING, KERNEL, POINTWISE, iter_layers, layer_weights
 
-#: Leaf weights that make a layer a "weight layer" of a branch.
-KERNEL_ATTRIBUTES = ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings")
+#: Roles of the weights that make a layer a "weight layer" of a branch (:mod:`kerasinit.layers`).
+WEIGHT_ROLES = (KERNEL, DEPTHWISE, POINTWISE, EMBEDDING)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def is_weight_layer(layer: keras.layers.Layer) -> bool:
     """A layer with a kernel (Dense, Conv*, EinsumDense, Embedding...) or a ``MultiHeadAttention``."""
     if isinstance(layer, keras.layers.MultiHeadAttention):
         return True
-    return any(isinstance(getattr(layer, a, None), keras.Variable) for a in KERNEL_ATTRIBUTES)
+    return bool(layer_weights(layer, WEIGHT_ROLES))
 
 
 def is_norm_layer(layer: keras.layers.Layer) -> bool:

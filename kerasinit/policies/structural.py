@@ -1,6 +1,6 @@
 """Structure-aware ``reinitialize`` policies for residual networks and Transformers.
 
-Each policy finds the residual blocks itself (:func:`kerasinit.initializers.residual.find_residual_blocks`),
+Each policy finds the residual blocks itself (:func:`kerasinit.policies.residual.find_residual_blocks`),
 changes only the weights its paper names, and returns one report row per weight: the layer, the
 block it belongs to, its role there, the factor applied and why.
 
@@ -22,7 +22,6 @@ block it belongs to, its role there, the factor applied and why.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -33,13 +32,21 @@ from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_real
 from kerasinit.initializers.mimetic import mimetic_initializers
 from kerasinit.initializers.mirrors import GlorotUniform, RandomNormal, Zeros
-from kerasinit.initializers.policy import STRUCTURAL_POLICIES
-from kerasinit.initializers.residual import (
+from kerasinit.initializers.tutorial import PlainHeNormal
+from kerasinit.layers import (
+    DEPTHWISE,
+    EMBEDDING,
+    KERNEL,
+    POINTWISE,
+    attention_projections,
+    main_weight,
+)
+from kerasinit.policies.registry import register_policy
+from kerasinit.policies.residual import (
     ResidualBlock,
     find_residual_blocks,
     weight_layers_in_order,
 )
-from kerasinit.initializers.tutorial import PlainHeNormal
 
 REPORT_COLUMNS = ["layer", "class", "weight", "shape", "activation", "initializer", "std_before", "std_after",
                   "block", "role", "scale", "reason"]
@@ -59,7 +66,7 @@ class _Redraw:
 
     def part(self, mha: keras.layers.MultiHeadAttention, part: str) -> keras.layers.Layer:
         """The ``query``/``key``/``value``/``output`` projection of ``mha``, reported as ``mha/part``."""
-        sub = getattr(mha, f"_{part}_dense")
+        sub = attention_projections(mha)[part]
         self.labels[id(sub)] = f"{mha.name}/{part}"
         return sub
 
@@ -107,9 +114,9 @@ def _activation(layer: keras.layers.Layer) -> str:
 
 
 def _kernel_attr(layer: keras.layers.Layer) -> str:
-    for attr in ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings"):
-        if isinstance(getattr(layer, attr, None), keras.Variable):
-            return attr
+    weight = main_weight(layer, (KERNEL, DEPTHWISE, POINTWISE, EMBEDDING))
+    if weight is not None:
+        return weight.attr
     raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) has no kernel to re-draw.")
 
 
@@ -138,6 +145,7 @@ def _classifier(model: keras.layers.Layer, blocks: list[ResidualBlock]) -> keras
 
 
 # --------------------------------------------------------------------------- residual networks
+@register_policy("fixup")
 def fixup(model: keras.layers.Layer, seed: int | None = None) -> Any:
     """Fixup (Zhang et al., ICLR 2019): train deep residual networks without normalization.
 
@@ -175,6 +183,7 @@ def fixup(model: keras.layers.Layer, seed: int | None = None) -> Any:
     return run.report()
 
 
+@register_policy("skipinit")
 def skipinit(model: keras.layers.Layer, seed: int | None = None) -> Any:
     """SkipInit (De & Smith, NeurIPS 2020) / zero-γ (Goyal et al. 2017): every residual branch starts at 0.
 
@@ -201,6 +210,7 @@ def skipinit(model: keras.layers.Layer, seed: int | None = None) -> Any:
     return run.report()
 
 
+@register_policy("gpt2")
 def gpt2(model: keras.layers.Layer, seed: int | None = None, std: float = 0.02) -> Any:
     """GPT-2 depth scaling (Radford et al. 2019): residual output projections ~ N(0, (std/√L)²).
 
@@ -233,6 +243,7 @@ def t_fixup_decoder_factor(n_layers: int) -> float:
     return (9 * n_layers) ** -0.25
 
 
+@register_policy("t_fixup")
 def t_fixup(model: keras.layers.Layer, seed: int | None = None) -> Any:
     """T-Fixup (Huang et al., ICML 2020): Transformers trained without warm-up or LayerNorm.
 
@@ -286,6 +297,7 @@ def t_fixup(model: keras.layers.Layer, seed: int | None = None) -> Any:
 
 
 # --------------------------------------------------------------------------- attention
+@register_policy("mimetic")
 def mimetic(model: keras.layers.Layer, seed: int | None = None, alpha_qk: float = 0.7, beta_qk: float = 0.7,
             alpha_vo: float = 0.4, beta_vo: float = 0.4) -> Any:
     """Mimetic initialization (Trockman & Kolter, ICML 2023) of every ``MultiHeadAttention`` in ``model``.
@@ -324,8 +336,3 @@ def mimetic(model: keras.layers.Layer, seed: int | None = None, alpha_qk: float 
             run.zero_bias(sub, block=name, role=f"attention {part}", reason="mimetic: biases 0")
     return run.report()
 
-
-POLICIES: dict[str, Callable[..., Any]] = {
-    "fixup": fixup, "skipinit": skipinit, "gpt2": gpt2, "t_fixup": t_fixup, "mimetic": mimetic,
-}
-STRUCTURAL_POLICIES.update(POLICIES)
