@@ -35,8 +35,8 @@ _NAMES = {
     "recommend": "kerasinit.policies", "reinitialize": "kerasinit.policies", "lsuv": "kerasinit.policies",
     "find_residual_blocks": "kerasinit.policies", "ResidualBlock": "kerasinit.policies",
     "tf_keras_custom_objects": "kerasinit.compat", "VarianceMonitor": "kerasinit.monitor",
-    "run_compare": "kerasinit.experiments", "run_lottery": "kerasinit.experiments",
-    "instability": "kerasinit.experiments",
+    "run_compare": "kerasinit.experiments.compare", "run_lottery": "kerasinit.experiments.lottery",
+    "instability": "kerasinit.experiments.instability",
 }
 
 

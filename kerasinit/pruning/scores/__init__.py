@@ -26,12 +26,10 @@ import keras
 import numpy as np
 
 from kerasinit._validation import check_choice
-from kerasinit.pruning.scores import (
-    grasp,
-    magnitude,  # isort: split - registered first: the baselines lead the choices
-    snip,
-    synflow,
-)
+from kerasinit.pruning.scores import magnitude  # registered first: the baselines lead the registry
+
+# isort: split
+from kerasinit.pruning.scores import grasp, snip, synflow
 from kerasinit.pruning.scores.base import (
     SCORES,
     Score,
@@ -84,6 +82,8 @@ class Scorer:
                 raise ValueError(f"prune_at_init: argument `{option}` applies to method "
                                  f"{' or '.join(repr(n) for n in accepting)} only; received {option}={value!r} "
                                  f"with method {self.method!r}.")
+        if cls.needs_data and data is None:
+            batches(None)  # the error naming the methods that need data
         self.score = cls(model, weights, data, loss=loss, seed=seed,
                          **{k: v for k, v in given.items() if k in cls.options})
 
