@@ -66,3 +66,30 @@ def test_no_import_cycles():
 def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+#: The only modules that may import a backend framework or tf_keras (each imported lazily, on its own backend).
+FRAMEWORK_MODULES = {"kerasinit.backend.tensorflow", "kerasinit.backend.jax", "kerasinit.backend.torch",
+                     "kerasinit.compat.tf_keras", "kerasinit.monitor.tensorboard", "kerasinit.pruning.tfmot"}
+FRAMEWORKS = {"tensorflow", "jax", "jaxlib", "torch", "tf_keras", "tensorflow_model_optimization"}
+
+
+def framework_imports() -> dict[str, set[str]]:
+    """module -> the frameworks it imports anywhere in its body."""
+    found: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        if names & FRAMEWORKS:
+            found[_module_name(path)] = names & FRAMEWORKS
+    return found
+
+
+def test_only_the_backend_modules_import_a_framework():
+    found = framework_imports()
+    assert set(found) <= FRAMEWORK_MODULES, {m: f for m, f in found.items() if m not in FRAMEWORK_MODULES}
+    assert found["kerasinit.backend.torch"] == {"torch"} and found["kerasinit.backend.jax"] == {"jax"}
