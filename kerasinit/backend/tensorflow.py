@@ -11,7 +11,8 @@ Imported on first use, only when TensorFlow is Keras's backend (see :mod:`kerasi
   tape and ONE ``tape.gradient`` call for all targets at once (the tracked kernels and, optionally,
   the tracked layer outputs: dL/dy_l of Glorot & Bengio 2010, Fig. 7). A target the loss does not
   depend on gets ``None`` (e.g. a softmax output whose logits Keras's cross-entropy reads) and the
-  monitor records nothing for it.
+  monitor records nothing for it. Sparse gradients (an ``Embedding``'s ``tf.IndexedSlices``) come back
+  dense, as on JAX and PyTorch.
 * ``keep_where``: ``keras.ops.where`` lowers to ``SelectV2``, whose broadcasting kernel takes ~1.6x
   as long as the plain ``Select`` kernel on equal shapes (136 vs 85 µs for a 784x300 float32
   tensor on 2 CPU cores; benchmarks/RESULTS.md), so masks use ``Select`` with a same-shape zero.
@@ -35,8 +36,13 @@ HESSIAN = "double-backprop"
 GRADIENT_CALLS = 0
 
 
+def _dense(g: Any) -> Any:
+    """A gradient as a dense tensor: an Embedding's gradient is ``tf.IndexedSlices`` (the rows it read)."""
+    return tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+
+
 def _zeros_for_none(grads: list[Any], like: list[Any]) -> list[Any]:
-    return [tf.zeros_like(w) if g is None else g for g, w in zip(grads, like, strict=True)]
+    return [tf.zeros_like(w) if g is None else _dense(g) for g, w in zip(grads, like, strict=True)]
 
 
 class _Gradient:
@@ -95,8 +101,8 @@ class _ProbeStep:
                 loss = loss + tf.add_n([tf.cast(v, loss.dtype) for v in extra])
         targets = self.kernels + (acts if spec.output_gradients else [])
         GRADIENT_CALLS += 1
-        grads = tape.gradient(loss, targets)
-        return acts, list(grads[: len(self.kernels)]), list(grads[len(self.kernels) :])
+        grads = [None if g is None else _dense(g) for g in tape.gradient(loss, targets)]
+        return acts, grads[: len(self.kernels)], grads[len(self.kernels) :]
 
 
 def build_probe_function(spec: ProbeSpec) -> ProbeFunction:
