@@ -41,6 +41,12 @@ MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
 
 
+#: Keras's classes whose methods the mirrors call by name, bound once at import: a codebase that
+#: swaps them globally (``keras.initializers.VarianceScaling = kerasinit.VarianceScaling``) must not
+#: make a mirror call itself.
+_KERAS_IDENTITY, _KERAS_VARIANCE_SCALING, _KERAS_ORTHOGONAL = ki.Identity, ki.VarianceScaling, ki.Orthogonal
+
+
 def _check_constant(value: Any) -> None:
     """Keras's Constant takes a scalar or anything ``ops.cast`` turns into a broadcastable real tensor.
 
@@ -117,7 +123,7 @@ class Identity(KerasinitInitializer, FloatOnly, ki.Identity):
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         shape = check_shape(shape, owner="Identity")
         if len(shape) != 2:
-            raise keras_error_first(lambda: ki.Identity.__call__(self, shape, dtype=dtype), ValueError(
+            raise keras_error_first(lambda: _KERAS_IDENTITY.__call__(self, shape, dtype=dtype), ValueError(
                 f"Identity: argument `shape` must be 2-D (rows, cols); received {shape} of rank {len(shape)}. "
                 "For convolution kernels use an orthogonal or Dirac initializer."
             ))
@@ -282,7 +288,7 @@ class VarianceScaling(KerasinitInitializer, FloatOnly, ki.VarianceScaling):
         owner = type(self).__name__
         keras_first(
             owner,
-            lambda: ki.VarianceScaling.__init__(self, scale=scale, mode=mode, distribution=distribution, seed=seed,
+            lambda: _KERAS_VARIANCE_SCALING.__init__(self, scale=scale, mode=mode, distribution=distribution, seed=seed,
                                                 input_axes=input_axes, output_axes=output_axes),
             lambda: check_real("scale", scale, owner=owner, positive=True),
             lambda: check_choice("mode", mode, MODES, owner=owner),
@@ -438,7 +444,7 @@ class Orthogonal(KerasinitInitializer, FloatOnly, ki.Orthogonal):
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         shape = check_shape(shape, owner=type(self).__name__)
         if len(shape) < 2:  # Keras's wording first; an empty kernel (a zero dimension) is Keras's to draw
-            raise keras_error_first(lambda: ki.Orthogonal.__call__(self, shape, dtype=dtype), ValueError(
+            raise keras_error_first(lambda: _KERAS_ORTHOGONAL.__call__(self, shape, dtype=dtype), ValueError(
                 f"{type(self).__name__}: argument `shape` must have rank >= 2; received {shape}."))
         if check_float_dtype(dtype, owner=type(self).__name__) == "bfloat16":
             # TensorFlow's QR has no bfloat16 kernel (Keras's Orthogonal fails): factor in float32.
