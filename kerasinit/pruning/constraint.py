@@ -19,6 +19,8 @@ constraint then keeps the masks of all of them, keyed by each weight's path belo
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,6 +68,28 @@ def path_key(path: str, key: str) -> bool:
     return path == key or path.endswith("/" + key)
 
 
+#: Why a mask constraint refuses to be saved in Keras's legacy HDF5 model format.
+LEGACY_H5 = ("cannot save pruning masks in the legacy HDF5 format (.h5): it stores the model's config and its "
+             "layers' weights only, so the masks would load as all ones and the pruned weights would regrow in "
+             "training. Save the pruned model as .keras (model.save('model.keras')), or bake the zeros in and drop "
+             "the masks first (kerasinit.pruning.strip(model).save('model.h5')).")
+#: What a mask rebuilt from a config alone says when it is used or reported.
+UNKNOWN_MASKS = ("the pruning mask of {what} holds no saved values: the model was rebuilt from its config alone "
+                 "(a legacy .h5 file keeps no masks; so does keras.models.clone_model), so the mask is all ones and "
+                 "pruned weights will regrow. Load the .keras file the pruned model was saved to with "
+                 "kerasinit.pruning.load_model, or prune again.")
+
+
+def _saving_legacy_h5() -> bool:
+    """Whether Keras's legacy HDF5 model saver is on the call stack (it asks for every config)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "save_model_to_hdf5" and "legacy" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
 @keras.saving.register_keras_serializable(package="kerasinit")
 class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
     """``w -> where(mask, inner(w), 0)``; ``inner`` is the constraint the weight had before pruning.
@@ -89,7 +113,9 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
         for key, key_shape in dict(masks or {}).items():
             self.add(key, key_shape)
         self._by_variable: dict[int, Mask | None] = {}
-        #: False after a load that found no saved masks for this constraint (see ``restore_masks``)
+        self._warned = False
+        #: False when the masks came from a config alone (``from_config``) and no saved values were loaded
+        #: into them since (a legacy ``.h5`` file, ``clone_model``, a load that found none): see :attr:`known`
         self.restored = True
 
     def add(self, key: str, shape: Any) -> Mask:
@@ -135,11 +161,26 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
             raise ValueError(f"MaskConstraint: this constraint is shared by weights {sorted(self.masks)}; use for_variable().")
         return self.masks[""]
 
+    @property
+    def known(self) -> bool:
+        """Whether the masks hold real values: built by a pruner, loaded from a save, or assigned since."""
+        return self.restored or any(m.version > 0 for m in self.masks.values())
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MaskConstraint:
+        """A constraint rebuilt from its config: all-ones masks until saved values are loaded (:attr:`known`)."""
+        constraint = cls(**config)
+        constraint.restored = False
+        return constraint
+
     def _obj_type(self) -> str:
         return "Loss"  # a Keras saving category with no attributes to skip; only the masks are stored
 
     def __call__(self, w: Any) -> Any:
         mask = self.for_variable(w)  # Keras passes the variable itself
+        if not self.known and not self._warned:  # traced once per step function: a warning, not a per-step cost
+            self._warned = True
+            warnings.warn(UNKNOWN_MASKS.format(what=f"the weight {getattr(w, 'path', '?')!r}"), UserWarning, stacklevel=2)
         if self.inner is not None:
             w = self.inner(w)
         if mask is None:
@@ -156,6 +197,8 @@ class MaskConstraint(keras.constraints.Constraint, KerasSaveable):
         return keep_where(value, w)
 
     def get_config(self) -> dict[str, Any]:
+        if _saving_legacy_h5():
+            raise ValueError(LEGACY_H5)
         inner = keras.constraints.serialize(self.inner) if self.inner is not None else None
         if self.shared:
             return {"masks": {k: list(m.shape) for k, m in self.masks.items()}, "inner": inner}

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 import keras
 
 from kerasinit.layers import iter_layers
-from kerasinit.pruning.constraint import Mask, MaskConstraint
+from kerasinit.pruning.constraint import UNKNOWN_MASKS, Mask, MaskConstraint
 from kerasinit.pruning.selection import PrunableWeight, select
 
 
@@ -209,8 +209,21 @@ def attach_masks_quietly(model: keras.layers.Layer, weights: Iterable[PrunableWe
         return attach_masks(model, weights)
 
 
+def unknown_masks(model: keras.layers.Layer) -> list[str]:
+    """The masked weights of ``model`` whose masks hold no saved values (see ``MaskConstraint.known``)."""
+    return [w.name for w, _ in masked_weights(model) if not w.variable.constraint.known]
+
+
 def load_model(path: str, **kwargs: object) -> keras.Model:
-    """``keras.models.load_model(path, **kwargs)`` with every saved mask restored (see :func:`restore_masks`)."""
+    """``keras.models.load_model(path, **kwargs)`` with every saved mask restored (see :func:`restore_masks`).
+
+    A file whose masks cannot be restored (a legacy ``.h5`` model keeps none) is refused: loading it
+    would hand back all-ones masks under pruned weights that regrow in training.
+    """
     model = keras.models.load_model(path, **kwargs)
     restore_masks(model, path)
+    lost = unknown_masks(model)
+    if lost:
+        raise ValueError(f"pruning.load_model: {path!r} holds no values for the masks of {lost[:5]}"
+                         f"{' and more' if len(lost) > 5 else ''}; " + UNKNOWN_MASKS.format(what="these weights"))
     return model
