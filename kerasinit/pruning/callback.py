@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import keras
+import numpy as np
 
 from kerasinit._arrays import to_numpy
 from kerasinit.pruning.incremental import IncrementalPlan
@@ -132,7 +133,6 @@ class PruningCallback(keras.callbacks.Callback):
             self._plan = None
             pruner.reset_compiled_step()
         if self._plan is not None:
-            self._plan.active.assign(True)
             self._refreshed = None  # the first batch of every fit is done on the host
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
@@ -148,7 +148,7 @@ class PruningCallback(keras.callbacks.Callback):
     def on_train_end(self, logs: Any = None) -> None:
         self._unbind()
         if self._plan is not None:
-            self._plan.active.assign(False)  # a later fit without this callback leaves the masks alone
+            self._plan.until.assign(0)  # a later fit without this callback leaves the masks alone
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         self._unbind()
@@ -191,6 +191,8 @@ class PruningCallback(keras.callbacks.Callback):
             if due:
                 self._host_update(due[-1])
         else:  # the step updates the masks itself, but for big jumps, the first batch and candidate refreshes
+            steps = (self.params or {}).get("steps")
+            last = bool(steps) and batch + span >= steps
             first = self._refreshed is None
             big = [s for s in due if s in plan.big]  # too large for the step: done here (within a block, early)
             if first or big or self._step - self._refreshed >= plan.refresh_every:
@@ -200,8 +202,13 @@ class PruningCallback(keras.callbacks.Callback):
                 if start is not None and (first or big):
                     self.pruner.forget_counts()  # the step changed masks behind the pruner's back
                     self.pruner.update_masks(schedule.sparsity(start))
+                if first:  # a step prepares the next step's mask (its constraint runs after the update): not past
+                    # the epoch's last step, which ends at its own mask as on the host path
+                    plan.until.assign(np.int32(self._step - batch + steps if steps else np.iinfo(np.int32).max))
                 plan.refresh()
                 self._refreshed = self._step
+            if last:
+                self._refreshed = None  # the next epoch's first block is updated here, like a fit's first
             if due:
                 self.updates.append((due[-1], schedule.sparsity(due[-1])))
         self._step += span

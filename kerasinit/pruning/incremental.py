@@ -51,8 +51,8 @@ class WeightPlan:
     """The in-step update of one weight: its keep-count table, candidate set and kept count."""
 
     def __init__(self, weight: PrunableWeight, mask: Mask, steps: np.ndarray, counts: np.ndarray,
-                 optimizer: Any, refresh: int, active: Any) -> None:
-        self.weight, self.mask, self.optimizer, self.active = weight, mask, optimizer, active
+                 optimizer: Any, refresh: int, until: Any) -> None:
+        self.weight, self.mask, self.optimizer, self.until = weight, mask, optimizer, until
         self.size = mask.size
         self.steps = steps.astype("int32")  # update steps, ascending
         self.counts = counts.astype("int32")  # keep count from each update step on
@@ -83,18 +83,18 @@ class WeightPlan:
     # ------------------------------------------------------------------ inside the step
     def __call__(self, w: Any, mask: Any) -> tuple[Any, Any]:
         """``(new mask, masked w)`` for the step's updated ``w``; the new mask is assigned to the mask variable."""
-        values = (w, mask, self.kept, self.cand, self.optimizer.iterations, self.active)  # w: Keras passes the variable
+        values = (w, mask, self.kept, self.cand, self.optimizer.iterations, self.until)  # w: Keras passes the variable
         new_w, new_mask, kept = self._update(*values)
         self.kept.assign(kept)
         return new_mask, new_w
 
-    def _step(self, w: Any, mask: Any, kept: Any, cand: Any, iterations: Any, active: Any) -> tuple[Any, Any, Any]:
+    def _step(self, w: Any, mask: Any, kept: Any, cand: Any, iterations: Any, until: Any) -> tuple[Any, Any, Any]:
         """The update as a function of tensors only (one XLA computation on TensorFlow: ``_where.fused``)."""
         step = ops.cast(iterations, "int32") + 1  # constraints run before iterations += 1
         position = ops.searchsorted(self.steps, ops.reshape(step, (1,)), side="right")[0] - 1
         target = ops.where(position < 0, self.size, ops.take(self.counts, ops.maximum(position, 0)))
         d = kept - target
-        due = ops.logical_and(ops.logical_and(d > 0, d <= self.limit), active)
+        due = ops.logical_and(ops.logical_and(d > 0, d <= self.limit), step < until)
         new_mask = ops.cond(due, lambda: self._pruned(w, mask, cand, d), lambda: mask)
         return keep_where(new_mask, w), new_mask, ops.where(due, target, kept)
 
@@ -153,19 +153,20 @@ class IncrementalPlan:
         last = schedule.end_step if schedule.end_step >= 0 else schedule.begin_step
         steps = np.asarray(schedule.update_steps(schedule.begin_step, last + 1), dtype="int64")
         self.plans: list[WeightPlan] = []
-        #: the plan updates masks only while its callback trains (a later fit without it leaves them)
-        self.active = keras.Variable(False, dtype="bool", trainable=False, name="prune_in_step")
+        #: the step prepares the masks of the steps before ``until`` only: the end of the epoch its callback
+        #: trains (an epoch ends at its last step's mask, as on the host); 0 outside that callback's fit
+        self.until = keras.Variable(np.int32(0), dtype="int32", trainable=False, name="prune_in_step_until")
         for w in pruner.weights:
             mask = pruner.masks[w.name]
             counts = np.array([pruner.kept_count(w, schedule.sparsity(int(s))) for s in steps], dtype="int64")
-            plan = WeightPlan(w, mask, steps, counts, optimizer, refresh, self.active)
+            plan = WeightPlan(w, mask, steps, counts, optimizer, refresh, self.until)
             mask.updater = plan
             self.plans.append(plan)
         self.big = set().union(*(p.big for p in self.plans)) if self.plans else set()
 
     @property
     def variables(self) -> list[Any]:
-        return [self.active] + [v for p in self.plans for v in p.variables]
+        return [self.until] + [v for p in self.plans for v in p.variables]
 
     def refresh(self) -> None:
         for plan in self.plans:
