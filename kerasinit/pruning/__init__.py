@@ -23,6 +23,7 @@ from kerasinit.pruning.callback import PruningCallback
 from kerasinit.pruning.constraint import Mask, MaskConstraint
 from kerasinit.pruning.distributions import erk_densities
 from kerasinit.pruning.masks import (
+    LayerCollapseWarning,
     global_masks,
     keep_count,
     magnitude_mask,
@@ -39,7 +40,7 @@ from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
 from kerasinit.pruning.strip import shrink, strip
 
 __all__ = [
-    "AtInitPruner", "ConstantSparsity", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
+    "AtInitPruner", "ConstantSparsity", "LayerCollapseWarning", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
     "PruningSchedule", "SCORES", "Score", "Scores", "compute_scores", "erk_densities", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "n_m_mask", "prunable_weights", "prune", "prune_at_init", "random_mask", "register_prunable", "register_score", "restore_masks",
     "select", "shrink", "sparsity_report", "strip",
 ]

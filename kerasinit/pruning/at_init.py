@@ -30,6 +30,7 @@ from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_int, check_seed
 from kerasinit.pruning.channels import NORMS, channel_scores, expand, kept_channels, output_axis
 from kerasinit.pruning.distributions import layer_sparsities, score_masks
+from kerasinit.pruning.masks import check_floors, check_min_density, keep_count
 from kerasinit.pruning.patterns import n_m_mask, pattern_sparsity, reduction_axis
 from kerasinit.pruning.pruner import GRANULARITIES, Pruner
 from kerasinit.pruning.scores import Score, Scorer, Scores, score_class
@@ -47,6 +48,7 @@ class AtInitPruner(Pruner):
         scores: the last :class:`~kerasinit.pruning.scores.Scores` computed (GraSP: ``scores.hessian``
             says whether H g came from double backprop or finite differences).
         targets: ``{"layer/attr": target sparsity}`` (None for the global distribution).
+        min_density: the floor used; ``collapsed``: the weights left empty (a warning named them).
     """
 
     method: str
@@ -119,6 +121,7 @@ def prune_at_init(
     granularity: str = "weight",
     norm: str = "l2",
     temperature: float = 1.0,
+    min_density: float = 0.0,
 ) -> AtInitPruner:
     """Prune ``model`` before training by ``method`` and install fixed masks; train with ``fit`` afterwards.
 
@@ -147,6 +150,13 @@ def prune_at_init(
             or ``"l2"``, of their scores; :mod:`kerasinit.pruning.channels`). Channels are pruned per
             layer: ``distribution`` must then be ``"uniform"``, ``"erk"`` or a mapping; ``"shuffle"``
             permutes whole channels.
+        min_density: the least fraction of each weight kept (0, the default: no floor). With the
+            global distribution each weight keeps at least ``max(1, ⌈min_density · n⌉)`` of its own
+            largest scores in every round, the rest of the budget by the one threshold (the total
+            sparsity unchanged); the other distributions and patterns keep at least one weight of
+            each and must give every weight a density ≥ ``min_density`` (a ValueError otherwise).
+            Whatever it is, weights left empty are named by a
+            :class:`~kerasinit.pruning.masks.LayerCollapseWarning` and listed in ``pruner.collapsed``.
 
     Returns:
         The installed :class:`AtInitPruner` (masks fixed: no ``PruningCallback`` needed in ``fit``).
@@ -168,6 +178,18 @@ def prune_at_init(
     axes = {w.name: reduction_axis(w) for w in weights} if nm is not None else {}
     out_axes = {w.name: output_axis(w) for w in weights} if channels else {}
     targets = None if nm is not None else layer_sparsities(weights, sparsity, distribution, OWNER)
+    min_density = check_min_density(min_density, OWNER)
+    if min_density > 0:
+        densities = ({w.name: nm[0] / nm[1] for w in weights} if nm is not None
+                     else None if targets is None else {n: 1.0 - s for n, s in targets.items()})
+        if densities is None:
+            sizes = [int(np.prod(tuple(w.variable.shape))) for w in weights]
+            check_floors(sizes, min_density, keep_count(sum(sizes), sparsity), sparsity, OWNER)
+        else:
+            low = {n: round(d, 6) for n, d in densities.items() if d < min_density - 1e-12}
+            if low:
+                raise ValueError(f"{OWNER}: argument `min_density`={min_density:g} exceeds the density the distribution "
+                                 f"or pattern gives to {low}; lower it or change the distribution.")
     n_iter = _iterations(score_class(method), iterations, pattern)
     scorer = Scorer(model, weights, method, data, loss=loss, seed=seed, hessian=hessian, temperature=temperature)
     pruner = AtInitPruner(model, None, layers=layers)
@@ -190,7 +212,7 @@ def prune_at_init(
             continue
         fraction = k / n_iter
         per_weight = None if targets is None else {n: _scheduled(s, fraction) for n, s in targets.items()}
-        masks = score_masks(importance, _scheduled(sparsity, fraction), per_weight)
+        masks = score_masks(importance, _scheduled(sparsity, fraction), per_weight, min_density, OWNER)
         if channels:
             shapes = {w.name: tuple(w.variable.shape) for w in weights}
             masks = {n: expand(m.astype(bool), shapes[n], out_axes[n]) for n, m in masks.items()}
@@ -202,7 +224,9 @@ def prune_at_init(
     if "reinit" in ablations:
         for w in weights:
             w.variable.assign(_redraw(w, rng))
+    pruner.owner = OWNER
     pruner.set_masks(masks)
+    pruner.min_density = min_density
     pruner.method, pruner.ablation, pruner.iterations, pruner.pattern = scorer.method, ablations, n_iter, pattern
     pruner.scores, pruner.targets, pruner.granularity = scores, targets, granularity
     return pruner

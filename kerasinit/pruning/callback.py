@@ -41,7 +41,8 @@ class PruningCallback(keras.callbacks.Callback):
     """Prune ``self.model`` by ``schedule`` while it trains.
 
     Either give a ``schedule`` (and optionally ``layers``, ``scope``, ``overrides``, ``pattern``,
-    ``granularity``, ``norm``, as for :class:`Pruner`; the pruner is built at ``on_train_begin``)
+    ``granularity``, ``norm``, ``min_density``, as for :class:`Pruner`; the pruner is built at
+    ``on_train_begin``; an update that empties a weight warns, :class:`LayerCollapseWarning`)
     or a ready ``pruner``. A pruner
     without a schedule keeps its masks fixed (a lottery ticket, a mask pruned at initialization):
     the callback then updates nothing; on JAX it binds the masks to the compiled step's state, so
@@ -61,6 +62,7 @@ class PruningCallback(keras.callbacks.Callback):
         granularity: str = "weight",
         norm: str = "l2",
         in_graph: bool | None = None,
+        min_density: float = 0.0,
     ) -> None:
         super().__init__()
         if (schedule is None) == (pruner is None):
@@ -69,7 +71,7 @@ class PruningCallback(keras.callbacks.Callback):
             raise TypeError(f"PruningCallback: argument `schedule` must be a kerasinit PruningSchedule; received {schedule!r}.")
         self.pruner = pruner
         self._spec = {"schedule": schedule, "layers": layers, "scope": scope, "overrides": overrides,
-                      "pattern": pattern, "granularity": granularity, "norm": norm}
+                      "pattern": pattern, "granularity": granularity, "norm": norm, "min_density": min_density}
         if in_graph is not None and not isinstance(in_graph, bool):
             raise TypeError(f"PruningCallback: argument `in_graph` must be None (automatic), True or False; received {in_graph!r}.")
         self.in_graph = in_graph

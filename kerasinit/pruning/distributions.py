@@ -12,7 +12,9 @@
 * ``{name: sparsity}``: per layer (a layer name or a ``"layer/attr"`` weight name); weights
   not named get the model-wide ``sparsity``.
 
-Counts per weight use :func:`kerasinit.pruning.masks.keep_count` (at least one weight kept).
+Counts per weight use :func:`kerasinit.pruning.masks.keep_count` (at least one weight kept), so
+only ``"global"`` can empty a whole weight (layer collapse): ``min_density`` then gives each
+weight a floor of its own largest scores (:func:`kerasinit.pruning.masks.floored`).
 Selection keeps the ``k`` largest scores; among equal scores the lower flat index (C order)
 is kept, as the magnitude masks do.
 """
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from kerasinit._validation import check_real
-from kerasinit.pruning.masks import keep_count
+from kerasinit.pruning.masks import check_floors, floored, keep_count
 from kerasinit.pruning.selection import PrunableWeight
 
 DISTRIBUTIONS = ("global", "uniform", "erk")
@@ -93,13 +95,22 @@ def _top(flat: np.ndarray, k: int) -> np.ndarray:
 
 
 def score_masks(importance: Mapping[str, np.ndarray], sparsity: float,
-                sparsities: Mapping[str, float] | None) -> dict[str, np.ndarray]:
-    """uint8 masks keeping the largest ``importance``: per weight at ``sparsities``, or globally if None."""
+                sparsities: Mapping[str, float] | None, min_density: float = 0.0,
+                owner: str = "prune_at_init") -> dict[str, np.ndarray]:
+    """uint8 masks keeping the largest ``importance``: per weight at ``sparsities``, or globally if None.
+
+    Globally, ``min_density`` > 0 keeps at least ``max(1, ⌈min_density · n⌉)`` of each weight's own
+    largest scores, the rest by the one threshold (same total).
+    """
     if sparsities is not None:
         return {name: _top(v.ravel(), keep_count(v.size, sparsities[name])).reshape(v.shape).view(np.uint8)
                 for name, v in importance.items()}
-    flat = np.concatenate([v.ravel() for v in importance.values()])
-    keep = _top(flat, keep_count(flat.size, sparsity))
+    values = [v.ravel() for v in importance.values()]
+    k = keep_count(sum(v.size for v in values), sparsity)
+    if min_density > 0:
+        values = floored(values, check_floors([v.size for v in values], min_density, k, sparsity, owner), _top)
+    flat = np.concatenate(values)
+    keep = _top(flat, k)
     out, start = {}, 0
     for name, v in importance.items():
         out[name] = keep[start:start + v.size].reshape(v.shape).view(np.uint8)

@@ -8,13 +8,83 @@ k are kept, and among weights of equal magnitude at the threshold the ones with 
 index (C order; tensors in selection order for the global scope) are kept. Already-pruned
 weights are 0 and go first, so sparsity never decreases. O(n): a ``numpy.partition`` over the
 nonzero magnitudes only.
+
+Layer collapse: a global threshold (magnitude or a score) can empty a whole weight, which then
+carries no signal (a plain chain is disconnected). Every pruning entry point warns naming the
+weights it empties (:class:`LayerCollapseWarning`) and takes ``min_density``: each jointly
+pruned weight keeps at least ``max(1, ⌈min_density · n⌉)`` of its own largest entries, and the
+rest of the budget still goes by one threshold, so the total kept count is unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
+
+class LayerCollapseWarning(UserWarning):
+    """Pruning emptied whole weights (every entry masked): they carry no signal any more."""
+
+
+def check_min_density(value: Any, owner: str) -> float:
+    """``min_density`` as a float in [0, 1] (0: no floor)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{owner}: argument `min_density` must be a number in [0, 1] (the least fraction of each "
+                         f"weight kept; 0: no floor); received {value!r}.")
+    return float(value)
+
+
+def floor_count(n: int, min_density: float) -> int:
+    """Entries of an ``n``-entry weight kept by the floor: ``max(1, ⌈min_density · n⌉)``, 0 without a floor."""
+    if not n or min_density <= 0:
+        return 0
+    return min(n, max(1, math.ceil(min_density * n - 1e-9)))
+
+
+def check_floors(sizes: Sequence[int], min_density: float, kept: int, sparsity: float, owner: str) -> list[int]:
+    """The floor of each weight; a ValueError if together they exceed the ``kept`` budget at ``sparsity``."""
+    floors = [floor_count(n, min_density) for n in sizes]
+    if sum(floors) > kept:
+        raise ValueError(f"{owner}: argument `min_density`={min_density:g} keeps at least {sum(floors)} weights, more "
+                         f"than the {kept} kept at sparsity {sparsity:g}; lower it (at most about {1 - sparsity:.3g}).")
+    return floors
+
+
+def floored(values: Sequence[np.ndarray], floors: Sequence[int],
+            top: Callable[[np.ndarray, int], np.ndarray]) -> list[np.ndarray]:
+    """Flat copies of ``values`` with each one's ``floor`` largest entries (by ``top``) raised to +inf.
+
+    A single threshold over the result then keeps every floor first and spends the rest of the
+    budget on the largest remaining entries: the total kept count is the one asked for.
+    """
+    out = []
+    for v, f in zip(values, floors, strict=True):
+        flat = np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, np.float32)).ravel().copy()
+        if f:
+            flat[top(flat, f)] = np.inf
+        out.append(flat)
+    return out
+
+
+def empty_weights(masks: Mapping[str, np.ndarray]) -> list[str]:
+    """The names of the masks that keep nothing (of a nonempty weight)."""
+    return [name for name, m in masks.items() if np.size(m) and not np.any(m)]
+
+
+def warn_collapse(owner: str, names: Iterable[str], total: int, stacklevel: int = 3) -> None:
+    """A :class:`LayerCollapseWarning` naming the emptied weights."""
+    names = list(names)
+    warnings.warn(
+        f"{owner}: pruning emptied {len(names)} of {total} pruned weights (layer collapse: every entry masked, "
+        f"no signal passes; a chain through them is disconnected): {names}. Pass `min_density` (e.g. "
+        "min_density=0.01: each weight keeps at least 1% of its entries, the total sparsity unchanged) or prune "
+        "less; sparsity_report(model) marks them in its `collapsed` column.",
+        LayerCollapseWarning, stacklevel=stacklevel)
 
 
 def keep_count(n: int, sparsity: float) -> int:
@@ -83,11 +153,22 @@ def magnitude_selection(values: np.ndarray, sparsity: float, bound: float | None
     return keep.reshape(values.shape).view(np.uint8), threshold
 
 
-def global_masks(values: Sequence[np.ndarray], sparsity: float) -> list[np.ndarray]:
-    """One threshold over all tensors: uint8 masks, one per tensor."""
+def global_masks(values: Sequence[np.ndarray], sparsity: float, min_density: float = 0.0,
+                 owner: str = "global_masks") -> list[np.ndarray]:
+    """One threshold over all tensors: uint8 masks, one per tensor.
+
+    ``min_density`` > 0: each tensor keeps at least ``max(1, ⌈min_density · n⌉)`` of its largest
+    magnitudes (see :func:`floored`); the total kept count is the same.
+    """
     arrays = [np.asarray(v) for v in values]
-    flat = np.concatenate([_magnitudes(a) for a in arrays]) if arrays else np.zeros(0)
-    keep, _ = keep_largest(flat, keep_count(flat.size, sparsity))
+    magnitudes = [_magnitudes(a) for a in arrays]
+    total = sum(m.size for m in magnitudes)
+    k = keep_count(total, sparsity)
+    if min_density > 0:
+        floors = check_floors([m.size for m in magnitudes], min_density, k, sparsity, owner)
+        magnitudes = floored(magnitudes, floors, lambda flat, f: keep_largest(flat, f)[0])
+    flat = np.concatenate(magnitudes) if arrays else np.zeros(0)
+    keep, _ = keep_largest(flat, k)
     out, start = [], 0
     for a in arrays:
         out.append(keep[start : start + a.size].reshape(a.shape).astype("uint8"))

@@ -22,7 +22,16 @@ from kerasinit._validation import check_choice, check_real
 from kerasinit.backend.select import keep_where
 from kerasinit.pruning.channels import NORMS, channel_scores, expand, output_axis
 from kerasinit.pruning.constraint import Mask
-from kerasinit.pruning.masks import global_masks, keep_count, keep_largest, magnitude_selection
+from kerasinit.pruning.masks import (
+    check_floors,
+    check_min_density,
+    empty_weights,
+    global_masks,
+    keep_count,
+    keep_largest,
+    magnitude_selection,
+    warn_collapse,
+)
 from kerasinit.pruning.optimizer_state import is_bound
 from kerasinit.pruning.patterns import n_m_mask, parse_pattern, pattern_sparsity, reduction_axis
 from kerasinit.pruning.persistence import attach_masks
@@ -58,6 +67,16 @@ class Pruner:
             filters) are pruned, the ones of smallest ``norm`` (``"l1"`` or ``"l2"``) of their
             weights, as ``torch.nn.utils.prune.ln_structured`` does (:mod:`kerasinit.pruning.channels`);
             each layer keeps ``round(channels · (1 − sparsity))`` of them. Needs ``scope="layer"``.
+        min_density: ``scope="global"`` only: each jointly pruned weight keeps at least
+            ``max(1, ⌈min_density · n⌉)`` of its largest |w| (its floor), the rest of the budget
+            going by the one threshold, so the total sparsity is still the one asked for (a
+            ValueError if the floors alone exceed it). Default 0: TFMOT's global threshold, which
+            can empty a whole weight (layer collapse); every update that empties one warns
+            (:class:`~kerasinit.pruning.masks.LayerCollapseWarning`, naming it) and ``collapsed``
+            lists them. ``scope="layer"`` keeps at least one weight of each tensor already.
+
+    Attributes:
+        collapsed: the names of the weights whose mask keeps nothing, in selection order.
     """
 
     def __init__(
@@ -70,6 +89,7 @@ class Pruner:
         pattern: str | None = None,
         granularity: str = "weight",
         norm: str = "l2",
+        min_density: float = 0.0,
     ) -> None:
         if not isinstance(model, keras.layers.Layer):
             raise TypeError(f"Pruner: argument `model` must be a Keras 3 model or layer; received {type(model).__name__}.")
@@ -87,6 +107,10 @@ class Pruner:
             if name not in names:
                 raise ValueError(f"Pruner: argument `overrides` names {name!r}, not a pruned layer; pruned layers: {sorted(names)}.")
             self.overrides[name] = check_real(f"overrides[{name!r}]", factor, owner="Pruner", nonnegative=True)
+        self.min_density = check_min_density(min_density, "Pruner")
+        if self.min_density > 0 and self.scope != "global":
+            raise ValueError(f"Pruner: argument `min_density` applies to scope='global' (the jointly pruned weights); "
+                             f"scope={self.scope!r} prunes each weight to the sparsity given and keeps at least one of each.")
         self.granularity = check_choice("granularity", granularity, GRANULARITIES, owner="Pruner")
         self.norm = check_choice("norm", norm, NORMS, owner="Pruner")
         self.pattern = pattern
@@ -107,12 +131,34 @@ class Pruner:
                 raise ValueError(f"Pruner: argument `pattern` {pattern!r} needs each weight's input axis to be a multiple "
                                  f"of M={self._n_m[1]}; {w.name!r} (shape {tuple(w.variable.shape)}) has {length} along "
                                  f"axis {self._axes[w.name]}. Leave it out with `layers`.")
+        if self.min_density > 0 and schedule is not None:  # the floors must fit the schedule's final sparsity
+            joint = [self._size(w) for w in self.weights if w.layer.name not in self.overrides]
+            check_floors(joint, self.min_density, keep_count(sum(joint), schedule.target), schedule.target, "Pruner")
         self.masks: dict[str, Mask] = attach_masks(model, self.weights)
+        #: the weights whose mask keeps nothing (layer collapse), in selection order
+        self.collapsed: list[str] = []
+        #: who the collapse warnings speak for (``prune``, ``prune_at_init``; default ``Pruner.<method>``)
+        self.owner: str | None = None
         self._thresholds: dict[str, float] = {}
         #: per weight, (its mask's version, kept count) when this pruner last set it; the global scope's count
         self._counts: dict[str, tuple[int, int | None]] = {}
         self._joint_count = -1
         _reset_compiled_step(model)
+
+    @staticmethod
+    def _size(weight: PrunableWeight) -> int:
+        return int(np.prod(tuple(weight.variable.shape)))
+
+    def _note_collapse(self, masks: Mapping[str, np.ndarray], method: str) -> None:
+        """Update ``collapsed`` for the masks just set; warn naming the weights newly emptied."""
+        emptied = set(empty_weights(masks))
+        before = set(self.collapsed)
+        now = (before - set(masks)) | emptied
+        self.collapsed = [w.name for w in self.weights if w.name in now]
+        new = [name for name in self.collapsed if name not in before]
+        if new:
+            # the caller: of update_masks/set_masks (4), or of prune/prune_at_init, which set `owner` (5)
+            warn_collapse(self.owner or f"Pruner.{method}", new, len(self.weights), stacklevel=4 if self.owner is None else 5)
 
     # ------------------------------------------------------------------ masks
     def layer_sparsity(self, weight: PrunableWeight, sparsity: float) -> float:
@@ -150,7 +196,8 @@ class Pruner:
                 new[w.name], self._thresholds[w.name] = magnitude_selection(
                     values[w.name], self.layer_sparsity(w, sparsity), None if last is None else 1.5 * last)
         if joint and joint[0] in changed:
-            new.update(zip([w.name for w in joint], global_masks([values[w.name] for w in joint], sparsity), strict=True))
+            new.update(zip([w.name for w in joint], global_masks([values[w.name] for w in joint], sparsity,
+                                                                 self.min_density, "Pruner"), strict=True))
             self._joint_count = joint_count
         for w in changed:
             mask = self.masks[w.name]
@@ -160,6 +207,7 @@ class Pruner:
             # later TensorFlow step ~10% slower (LeNet, frequency 100: 1.23 vs 1.08 x dense in one run)
             w.variable.assign(keep_where(mask.variable, w.variable))
         self._masks_changed()
+        self._note_collapse(new, "update_masks")
 
     def _structured_mask(self, weight: PrunableWeight, value: np.ndarray, count: int) -> np.ndarray:
         """The N:M mask, or the mask keeping the ``count`` channels of largest norm, of ``value``."""
@@ -206,6 +254,7 @@ class Pruner:
             self.masks[name].assign(m)
         self.apply_masks()
         self._masks_changed()
+        self._note_collapse(masks, "set_masks")
 
     @property
     def mask_variables(self) -> list[keras.Variable]:
@@ -267,14 +316,18 @@ def prune(
     pattern: str | None = None,
     granularity: str = "weight",
     norm: str = "l2",
+    min_density: float = 0.0,
 ) -> Pruner:
     """One-shot magnitude pruning of ``model`` to ``sparsity``; masks stay on for further training.
 
     With a ``pattern`` (``"N:M"``) pass ``sparsity=None`` (or 1 − N/M); ``granularity="channel"``
-    prunes whole output channels. See :class:`Pruner` for the arguments.
+    prunes whole output channels. ``scope="global"`` may empty whole weights (a
+    ``LayerCollapseWarning`` names them; ``pruner.collapsed`` lists them) unless ``min_density``
+    keeps a floor per weight. See :class:`Pruner` for the arguments.
     """
     sparsity, _ = pattern_sparsity(sparsity, pattern, "prune")
     pruner = Pruner(model, None, layers=layers, scope=scope, overrides=overrides, pattern=pattern,
-                    granularity=granularity, norm=norm)
+                    granularity=granularity, norm=norm, min_density=min_density)
+    pruner.owner = "prune"
     pruner.update_masks(sparsity)
     return pruner
