@@ -294,27 +294,33 @@ def sparsity_report(model: Any) -> Any:
     for w in _wrappers(model):
         wrapped.add(id(w.layer))
         for weight, mask, _ in w.pruning_vars:
-            rows.append(_row(w.layer.name, _weight_attr(weight), weight.numpy() * mask.numpy(), True))
+            rows.append(_row(w.layer.name, _weight_attr(weight), weight.numpy() * mask.numpy(), mask.numpy() != 0))
     for layer in model.submodules:
         if id(layer) in wrapped or isinstance(layer, _wrapper.PruneLowMagnitude | tf_keras.Model):
             continue
         if isinstance(layer, tf_keras.layers.Layer):
             for attr in _plain_weight_names(layer):
                 if isinstance(getattr(layer, attr, None), tf.Variable):
-                    rows.append(_row(layer.name, attr, getattr(layer, attr).numpy(), False))
+                    rows.append(_row(layer.name, attr, getattr(layer, attr).numpy(), None))
     if not rows:
         raise ValueError("sparsity_report: argument `model` has no prunable weights.")
     size = sum(r["size"] for r in rows)
     nonzeros = sum(r["nonzeros"] for r in rows)
     rows.append({"layer": "total", "weight": "", "shape": (), "size": size, "nonzeros": nonzeros,
-                 "sparsity": 1.0 - nonzeros / size, "masked": all(r["masked"] for r in rows)})
-    return pd.DataFrame(rows, columns=["layer", "weight", "shape", "size", "nonzeros", "sparsity", "masked"])
+                 "sparsity": 1.0 - nonzeros / size, "collapsed": any(r["collapsed"] for r in rows),
+                 "unmasked_zeros": sum(r["unmasked_zeros"] for r in rows), "masked": all(r["masked"] for r in rows)})
+    return pd.DataFrame(rows, columns=["layer", "weight", "shape", "size", "nonzeros", "sparsity", "collapsed",
+                                       "unmasked_zeros", "masked"])
 
 
-def _row(layer: str, attr: str, values: np.ndarray, masked: bool) -> dict[str, Any]:
+def _row(layer: str, attr: str, values: np.ndarray, kept: np.ndarray | None) -> dict[str, Any]:
+    """One report row; ``kept``: the TFMOT mask (True = kept) of a wrapped weight, None for a plain one."""
     nonzeros = int(np.count_nonzero(values))
+    zeros = values == 0
+    unmasked = int(np.count_nonzero(zeros if kept is None else zeros & kept))
     return {"layer": layer, "weight": attr, "shape": tuple(values.shape), "size": values.size,
-            "nonzeros": nonzeros, "sparsity": 1.0 - nonzeros / values.size, "masked": masked}
+            "nonzeros": nonzeros, "sparsity": 1.0 - nonzeros / values.size, "collapsed": bool(values.size) and nonzeros == 0,
+            "unmasked_zeros": unmasked, "masked": kept is not None and unmasked == 0}
 
 
 def strip(model: Any) -> Any:
