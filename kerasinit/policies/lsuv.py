@@ -8,6 +8,14 @@ ICLR 2016).
    are measured with it switched off), and divide the kernel by std/target_std, until
    |std − target_std| ≤ tol or ``max_iter`` scalings.
 
+Nested Sequential/functional models (a keras.applications backbone) are entered: their layers
+are reached by running the batch through the outer graph up to the nested model, then through
+its own graph. What LSUV does not apply to is listed with the reason and a warning: embeddings
+(lookups), MultiHeadAttention and recurrent layers (not one fc/conv output), frozen layers,
+subclassed nested models (no graph), shared layers. A layer whose input signal has vanished
+(std ≤ 1e-6 × the batch's, e.g. behind BatchNormalization in inference mode with untrained moving
+statistics) is refused, not rescaled by 1e10: a warning, ``converged=False``, weights unchanged.
+
 Cost: the batch goes once through the sub-model that ends at the layer's input (earlier layers
 are final by then), and each iteration runs only the layer itself — never the whole model.
 """
@@ -15,6 +23,7 @@ are final by then), and each iteration runs only the layer itself — never the 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,10 +33,26 @@ import numpy as np
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_real
 from kerasinit.initializers.mirrors import Orthogonal
-from kerasinit.layers import DEPTHWISE, KERNEL, POINTWISE, main_weight
+from kerasinit.layers import (
+    DEPTHWISE,
+    EMBEDDING,
+    KERNEL,
+    POINTWISE,
+    iter_layers,
+    layer_weights,
+    main_weight,
+)
 
-_SUPPORTED = ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-              "EinsumDense", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D")
+_L = keras.layers
+#: The layers LSUV rescales: one fc/conv output computed from one input.
+SUPPORTED: tuple[type, ...] = (
+    _L.Dense, _L.EinsumDense, _L.Conv1D, _L.Conv2D, _L.Conv3D, _L.Conv1DTranspose, _L.Conv2DTranspose,
+    _L.Conv3DTranspose, _L.DepthwiseConv1D, _L.DepthwiseConv2D, _L.SeparableConv1D, _L.SeparableConv2D,
+)
+#: A layer input with std at most this times the batch's is a vanished signal (LSUV refuses it).
+VANISHED = 1e-6
+
+_COLUMNS = ["layer", "class", "iterations", "initial_std", "final_std", "converged", "note"]
 
 
 @contextlib.contextmanager
@@ -54,6 +79,44 @@ def _std(x: Any) -> float:
     return float(np.std(to_numpy(x)))
 
 
+def _has_kernels(layer: keras.layers.Layer) -> bool:
+    return any(layer_weights(sub) for sub in (layer, *iter_layers(layer)))
+
+
+def _why_not(layer: keras.layers.Layer) -> str | None:
+    """Why LSUV does not apply to a layer with kernels, or None if it does."""
+    if isinstance(layer, SUPPORTED):
+        return None
+    if isinstance(layer, _L.Embedding) or layer_weights(layer, (EMBEDDING,)):
+        return ("Embedding is a lookup, not a weighted sum of its input: LSUV's rescaling (conv/fc layers) does not "
+                "apply (reinitialize(model) draws embeddings)")
+    if isinstance(layer, _L.MultiHeadAttention):
+        return ("MultiHeadAttention computes its query/key/value/output projections inside the layer from several "
+                "inputs; LSUV (conv/fc layers) has no per-projection output to measure: use "
+                "reinitialize(model, policy='auto' | 't_fixup' | 'mimetic')")
+    if isinstance(layer, _L.RNN | _L.Bidirectional):
+        return ("recurrent layer: its output mixes the input kernel, the recurrent kernel and the gates over time "
+                "steps, so no single kernel scale sets its variance (LSUV covers conv/fc layers); Keras's Glorot + "
+                "orthogonal recurrent kernels are kept")
+    return (f"{type(layer).__name__} not supported (LSUV rescales "
+            f"{', '.join(sorted({c.__name__ for c in SUPPORTED}))})")
+
+
+def _graph(model: keras.Model) -> Any:
+    """The Functional graph of a functional or Sequential model, or None (subclassed)."""
+    if hasattr(model, "_nodes_by_depth"):
+        return model
+    inner = getattr(model, "_functional", None)
+    return inner if hasattr(inner, "_nodes_by_depth") else None
+
+
+def _float_std(batch: Any) -> float | None:
+    """The std of the batch's float arrays (the scale a vanished signal is measured against)."""
+    arrays = [np.asarray(to_numpy(x)) for x in keras.tree.flatten(batch)]
+    floats = [a.ravel() for a in arrays if np.issubdtype(a.dtype, np.floating)]
+    return float(np.std(np.concatenate(floats))) if floats else None
+
+
 def lsuv(
     model: keras.Model,
     batch: Any,
@@ -65,9 +128,13 @@ def lsuv(
 ) -> Any:
     """Initialize ``model`` in place by LSUV on ``batch`` (an array, or a list for multi-input models).
 
-    Returns a pandas DataFrame, one row per layer: layer, class, iterations, initial_std,
-    final_std, converged, note (layers without kernels are listed with a note and skipped).
-    ``model`` must be Sequential or functional (a graph is needed to run up to a layer).
+    Returns a pandas DataFrame, one row per layer: layer (``outer/inner`` inside a nested model),
+    class, iterations, initial_std, final_std, converged, note. Layers LSUV does not rescale are
+    listed with ``skipped: <reason>``; a layer whose input std is ≤ 1e-6 × the batch's, or whose
+    orthonormal output std is ≤ 1e-6 × ``target_std``, is ``refused`` (``converged=False``,
+    weights unchanged). Both are also warned about. ``model`` must be Sequential or functional (a
+    graph is needed to run up to a layer); nested Sequential/functional models are entered,
+    frozen (``trainable=False``) layers are left alone.
     """
     import pandas as pd
 
@@ -81,42 +148,121 @@ def lsuv(
         inputs = model.inputs
     except (AttributeError, ValueError):
         inputs = None
-    if not inputs:
+    graph = _graph(model)
+    if not inputs or graph is None:
         raise ValueError(
             "lsuv: argument `model` must be a Sequential (with an Input) or functional model: LSUV runs the batch "
             "up to each layer, which needs the model's graph. Subclassed models have none."
         )
-    inputs = inputs[0] if len(inputs) == 1 else inputs  # same structure as the batch
-
-    def up_to_input(layer: keras.layers.Layer) -> keras.Model:
-        return keras.Model(inputs, layer.input)
-
+    reference = _float_std(batch)
+    scale = reference if reference else target_std
     rows: list[dict[str, Any]] = []
-    index = 0
-    for layer in model.layers:
+    skipped: list[str] = []
+    counter = [0]
+
+    def row(name: str, layer: keras.layers.Layer, note: str, **values: Any) -> None:
+        rows.append({"layer": name, "class": type(layer).__name__, "iterations": 0, "initial_std": np.nan,
+                     "final_std": np.nan, "converged": None, "note": note, **values})
+
+    def skip(name: str, layer: keras.layers.Layer, reason: str) -> None:
+        row(name, layer, f"skipped: {reason}")
+        skipped.append(name)
+
+    def rescale(name: str, layer: keras.layers.Layer, x_in: Any) -> None:
         kernel = _kernel(layer)
-        if kernel is None or type(layer).__name__ not in _SUPPORTED:
-            note = "no kernel" if kernel is None else f"{type(layer).__name__} not supported"
-            rows.append({"layer": layer.name, "class": type(layer).__name__, "iterations": 0, "initial_std": np.nan,
-                         "final_std": np.nan, "converged": None, "note": f"skipped: {note}"})
-            continue
-        kernel.assign(Orthogonal(seed=None if seed is None else seed + index)(tuple(kernel.shape), dtype=kernel.dtype))
-        index += 1
         bias = getattr(layer, "bias", None)
-        if isinstance(bias, keras.Variable):
+        bias = bias if isinstance(bias, keras.Variable) else None
+        saved = [(v, to_numpy(v).copy()) for v in (kernel, bias) if v is not None]
+        index = counter[0]
+        counter[0] += 1
+        std_in = max((_std(x) for x in keras.tree.flatten(x_in)), default=0.0)
+        kernel.assign(Orthogonal(seed=None if seed is None else seed + index)(tuple(kernel.shape), dtype=kernel.dtype))
+        if bias is not None:
             bias.assign(keras.ops.zeros(bias.shape, dtype=bias.dtype))
-        x_in = up_to_input(layer)(batch, training=False)  # one pass up to the layer
         with _linear(layer):
             std = initial = _std(layer(x_in, training=False))
+            refusal = None
+            if not np.isfinite(std_in) or std_in <= VANISHED * scale:
+                refusal = (f"input std {std_in:.2g} is ≤ {VANISHED:g} × the batch's std ({scale:.3g}): the signal has "
+                           f"vanished before this layer (e.g. BatchNormalization in inference mode with untrained "
+                           f"moving statistics, or a frozen backbone)")
+            elif not np.isfinite(initial) or initial <= VANISHED * target_std:
+                refusal = (f"input std {std_in:.2g} gives an output std of {initial:.2g} with an orthonormal kernel: "
+                           f"the signal has vanished in this layer (dead or constant inputs)")
+            if refusal is not None:
+                factor = target_std / initial if initial > 0 else np.inf
+                for var, values in saved:
+                    var.assign(values)
+                note = f"refused: {refusal}; rescaling would multiply the kernel by {factor:.2g}. Weights left as they were."
+                warnings.warn(f"lsuv: layer {name!r}: {note}", UserWarning, stacklevel=3)
+                row(name, layer, note, initial_std=initial, converged=False)
+                if verbose:
+                    print(f"lsuv: {name:24s} {note}")
+                return
             iterations = 0
             while abs(std - target_std) > tol and iterations < max_iter and std > 0.0:
                 kernel.assign(kernel * (target_std / std))
                 iterations += 1
                 std = _std(layer(x_in, training=False))
         converged = abs(std - target_std) <= tol
-        note = "" if converged else ("output std is 0 (dead inputs)" if std == 0.0 else f"not within tol after {max_iter} iterations")
-        rows.append({"layer": layer.name, "class": type(layer).__name__, "iterations": iterations, "initial_std": initial,
-                     "final_std": std, "converged": converged, "note": note})
+        note = "" if converged else f"not within tol after {max_iter} iterations"
+        row(name, layer, note, iterations=iterations, initial_std=initial, final_std=std, converged=converged)
         if verbose:
-            print(f"lsuv: {layer.name:24s} std {initial:9.4f} -> {std:.4f} in {iterations} iteration(s) {note}")
-    return pd.DataFrame(rows, columns=["layer", "class", "iterations", "initial_std", "final_std", "converged", "note"])
+            print(f"lsuv: {name:24s} std {initial:9.4f} -> {std:.4f} in {iterations} iteration(s) {note}")
+
+    def walk(graph: Any, inputs: Any, prefix: str) -> Any:
+        """Run ``inputs`` through ``graph`` as Functional.call does, LSUV-ing each layer just before it runs."""
+        calls: dict[int, int] = {}
+        for nodes in graph._nodes_by_depth.values():
+            for node in nodes:
+                calls[id(node.operation)] = calls.get(id(node.operation), 0) + 1
+        seen: set[int] = set()
+
+        def operation_fn(op: Any) -> Any:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if "training" in getattr(op, "_call_context_args", ()):
+                    kwargs["training"] = False
+                if id(op) in seen:
+                    return op(*args, **kwargs)
+                seen.add(id(op))
+                name = prefix + op.name
+                if not _has_kernels(op):
+                    row(name, op, "skipped: no kernel")
+                    return op(*args, **kwargs)
+                if not op.trainable:
+                    skip(name, op, "not trainable (frozen weights are left as they are)")
+                    return op(*args, **kwargs)
+                nested = _graph(op) if isinstance(op, keras.Model) else None
+                if isinstance(op, keras.Model) and nested is None:
+                    skip(name, op, "subclassed model: it has no graph to run the batch up to its layers "
+                                   "(its kernels are left as they are)")
+                    return op(*args, **kwargs)
+                reason = None if nested is not None else _why_not(op)
+                if reason is None and calls.get(id(op), 0) > 1:
+                    reason = f"shared layer called {calls[id(op)]} times: LSUV needs one input per layer"
+                if reason is not None:
+                    skip(name, op, reason)
+                    return op(*args, **kwargs)
+                if nested is not None:
+                    row(name, op, f"nested model: its layers follow as '{name}/…'")
+                    return walk(nested, args[0], f"{name}/")
+                rescale(name, op, args[0])
+                return op(*args, **kwargs)
+
+            return call
+
+        outputs = graph._run_through_graph(graph._standardize_inputs(inputs), operation_fn=operation_fn)
+        return outputs[0] if isinstance(outputs, list | tuple) and len(outputs) == 1 else outputs
+
+    for layer in model.layers:
+        if isinstance(layer, _L.InputLayer):
+            row(layer.name, layer, "skipped: no kernel")
+    walk(graph, batch, "")
+    ran = {r["layer"] for r in rows}
+    for layer in model.layers:
+        if layer.name not in ran and _has_kernels(layer):
+            skip(layer.name, layer, "not called in the model's graph")
+    if skipped:
+        warnings.warn(f"lsuv: {len(skipped)} layer{'s' if len(skipped) != 1 else ''} with kernels were not rescaled: {', '.join(skipped)} (the "
+                      f"report's note column says why).", UserWarning, stacklevel=2)
+    return pd.DataFrame(rows, columns=_COLUMNS)

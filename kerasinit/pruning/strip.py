@@ -7,6 +7,7 @@ values; the result loads with plain Keras. Shrinking is :mod:`kerasinit.pruning.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import keras
@@ -50,11 +51,60 @@ def _restore(undo: list[tuple[Any, Any, Any]]) -> None:
         setattr(obj, attr, value)
 
 
+def _zeros_like_build(build_config: dict[str, Any]) -> Any:
+    """A zero batch (batch size 1) of the input shape(s) a model was built with."""
+
+    def zeros(shape: Any) -> Any:
+        return np.zeros(tuple(1 if d is None else d for d in shape), "float32")
+
+    if "input_shape" in build_config:
+        return keras.tree.map_shape_structure(zeros, build_config["input_shape"])
+    shapes = build_config.get("shapes_dict") or {}
+    if len(shapes) == 1:
+        return keras.tree.map_shape_structure(zeros, next(iter(shapes.values())))
+    raise ValueError(f"several build inputs {list(shapes)}")
+
+
+def _built_copy(model: keras.Model) -> keras.Model:
+    """``type(model).from_config(model.get_config())``, built like ``model`` (subclassed ones included).
+
+    A subclassed model comes back from its config without weights: it is called on a zero batch
+    (batch size 1) of the input shape ``model`` was built with, else built as Keras's loader
+    builds it (``build_from_config(model.get_build_config())``).
+    """
+    cls = type(model).__name__
+    advice = (f"strip the model in place with strip(model, copy=False) (the masks are removed from `model` itself), "
+              f"or give {cls} a get_config() returning its constructor arguments (and a build() if it is not built "
+              f"by calling it) so that {cls}.from_config(model.get_config()) rebuilds it")
+    try:
+        clone = type(model).from_config(model.get_config())
+    except (NotImplementedError, TypeError, ValueError) as exc:
+        raise ValueError(f"strip: cannot copy model {model.name!r}: {cls}.from_config(model.get_config()) failed "
+                         f"({type(exc).__name__}: {exc}). To strip it, {advice}.") from exc
+    if len(clone.weights) != len(model.weights):
+        build_config = model.get_build_config() or {}
+        for build in (lambda: clone(_zeros_like_build(build_config)), lambda: clone.build_from_config(build_config)):
+            if len(clone.weights) == len(model.weights):
+                break
+            with contextlib.suppress(Exception):  # any failure to build leads to the error below
+                build()
+    theirs = [tuple(v.shape) for v in clone.weights]
+    ours = [tuple(v.shape) for v in model.weights]
+    if theirs != ours:
+        raise ValueError(f"strip: cannot copy model {model.name!r}: {cls}.from_config(model.get_config()), built with "
+                         f"{model.get_build_config()}, has weights of shapes {theirs}, the model {ours}. To strip it, "
+                         f"{advice}.")
+    return clone
+
+
 def strip(model: keras.Model, copy: bool = True, shrink: bool = False) -> keras.Model:
     """A plain Keras model with the pruned zeros baked in and no masks (loads without kerasinit).
 
-    ``copy=True`` (Sequential and functional models) returns a new model and leaves ``model``
-    pruned; ``copy=False`` strips ``model`` itself (any model, subclassed included).
+    ``copy=True`` returns a new model and leaves ``model`` pruned: Sequential and functional
+    models are rebuilt from their config; a subclassed model from its config too (its class needs
+    a ``get_config`` returning its constructor arguments), then called on a zero batch of the
+    input shape it was built with (else built as Keras's loader builds it). When that cannot be done
+    a ValueError says what to do; ``copy=False`` strips ``model`` itself (any model).
     ``shrink=True`` (needs ``copy=True``) also removes the dead channels (all-zero kernel
     slices) where the next layer allows it, with identical outputs: see
     :func:`kerasinit.pruning.shrink`.
@@ -75,11 +125,7 @@ def strip(model: keras.Model, copy: bool = True, shrink: bool = False) -> keras.
     try:
         if shrink:
             return shrink_unmasked(model)
-        clone = type(model).from_config(model.get_config())
-    except (NotImplementedError, TypeError, ValueError) as exc:
-        if shrink:
-            raise
-        raise ValueError("strip: this model cannot be rebuilt from its config (subclassed?); use strip(model, copy=False).") from exc
+        clone = _built_copy(model)
     finally:
         _restore(undo)  # re-install the masks on the original
     clone.set_weights([to_numpy(v) for v in model.weights])
