@@ -1,15 +1,21 @@
 """The ``kerasinit`` command (thin: parses, calls the library, prints).
 
 Subcommands: ``list``, ``describe``, ``plot-bounds``, ``compare``, ``lottery``, ``prune-at-init``.
+
+Ctrl-C stops any of them with one line on stderr saying what was finished and kept (``lottery``:
+rerun the same command to resume) and exit status 130; a training that ends at chance level is
+shown as one ``warning:`` line (``ChanceLevelWarning``), not a Python warning with its source line.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -17,6 +23,8 @@ from typing import Any
 #: they run on Keras's NumPy backend, which never loads TensorFlow, unless the user chose a backend.
 LIGHT_COMMANDS = ("list", "describe", "plot-bounds")
 LIGHT_BACKEND = "numpy"
+#: the exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
 
 
 def _fan_range(text: str) -> list[int]:
@@ -234,8 +242,15 @@ def cmd_prune_at_init(args: argparse.Namespace) -> int:
     print(("mean ± std over seeds\n" if len(args.seeds) > 1 else "") + results.table())
     for r in results.lottery:
         print(f"IMP ticket at sparsity {r['sparsity']:.3f}: test acc {r['test_accuracy_mean']:.4f}")
+    print(_loss_line(results.config))
     print(f"wrote {args.out}/ (results.json, runs.csv{'' if args.no_plots else ', accuracy_vs_sparsity.png'})")
     return 0
+
+
+def _loss_line(config: dict[str, Any]) -> str:
+    """``loss: sparse_categorical_crossentropy (from_logits=True), inferred: logits (...)``."""
+    source = config.get("loss_source", "given")
+    return f"loss: {config['loss']}" + ("" if source == "given" else f", {source}")
 
 
 def _console() -> Any:
@@ -314,6 +329,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for row in rows:
         table.add_row(*row.values())
     _console().print(table)
+    print(_loss_line(c))
     print(f"wrote {args.out}/ (results.json, runs.csv, summary.csv, history.csv{'' if args.no_plots else ', plots'})")
     return 0
 
@@ -327,12 +343,14 @@ def cmd_lottery(args: argparse.Namespace) -> int:
 
     def on_round(row: dict[str, Any]) -> None:
         cells = display_row(row, controls)
+        status = cells.pop("status")
         if not several:
             cells.pop("seed")
         if not widths:
             widths.extend(max(len(h), 8) for h in cells)
             print("  ".join(h.rjust(w) for h, w in zip(cells, widths, strict=True)), flush=True)
-        print("  ".join(v.rjust(w) for v, w in zip(cells.values(), widths, strict=True)), flush=True)
+        line = "  ".join(v.rjust(w) for v, w in zip(cells.values(), widths, strict=True))
+        print(line + ("" if status == "ok" else f"  {status}"), flush=True)
 
     results = run_lottery(args.model, args.dataset, model_options=_mlp_options(args), optimizer=args.optimizer,
                           learning_rate=args.lr, rounds=args.rounds, rate=args.rate, scope=args.scope,
@@ -351,13 +369,14 @@ def cmd_lottery(args: argparse.Namespace) -> int:
             data["instability"] = [r.to_dict() for r in reports]
         print(json.dumps(data, indent=2))
         return 0
-    if several or (results.rows and not results.trained):
-        print(("mean ± std over seeds\n" if several else "") + results.table())
+    if several:  # one seed: the live rows (resumed ones first) are the table
+        print("mean ± std over seeds\n" + results.table())
     resumed = sorted({r["round"] for r in results.rows} - set(results.trained_rounds))
     if resumed:
         print(f"rounds {resumed[0]}-{resumed[-1]} resumed from {args.out}/")
     for report in reports:
         print(report.summary_line())
+    print(_loss_line(results.config))
     print(f"wrote {args.out}/ (results.json, rounds.csv, summary.csv, lottery.png, seed_<s>/ masks and θ0)")
     return 0
 
@@ -470,8 +489,39 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def _interrupted_line(command: str | None, exc: KeyboardInterrupt, argv: Sequence[str]) -> str:
+    """The one line printed when Ctrl-C stops ``command``: where it stopped, what was kept, how to go on."""
+    head = f"kerasinit {command}: interrupted" if command else "kerasinit: interrupted"
+    resume = "rerun without --fresh to resume" if "--fresh" in argv else "rerun the same command to resume"
+    done, out = getattr(exc, "done", None), getattr(exc, "out", None)
+    if done is None:  # outside an experiment's loop (start-up, plots, instability)
+        return f"{head}; {resume}" if command == "lottery" else head
+    if out is None:
+        return f"{head} {done}; nothing saved"
+    if getattr(exc, "resumable", False):
+        return f"{head} {done}; {resume} ({out}/)"
+    return f"{head} {done}; results so far in {out}/ (a rerun starts over)"
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None, *, command: str, previous: Any) -> None:
+    """``ChanceLevelWarning`` as one ``kerasinit <command>: warning: ...`` line; other warnings as Python shows them."""
+    if category.__name__ == "ChanceLevelWarning":
+        print(f"kerasinit {command}: warning: {message}", file=sys.stderr if file is None else file, flush=True)
+    else:
+        previous(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(argv)
+    except KeyboardInterrupt as exc:  # Ctrl-C: one line, no traceback
+        print(_interrupted_line(_command_of(argv), exc, argv), file=sys.stderr, flush=True)
+        return INTERRUPTED
+
+
+def _run(argv: list[str]) -> int:
     methods = None
     if _command_of(argv) == "prune-at-init":  # its --methods choices come from the score registry, which needs Keras
         load_keras("prune-at-init", verbose="--verbose" in argv)
@@ -482,7 +532,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load_keras(args.command, verbose=args.verbose)
     try:
-        return COMMANDS[args.command](args)
+        if args.command in LIGHT_COMMANDS:
+            return COMMANDS[args.command](args)
+        from kerasinit.experiments.training import interrupts_remembered
+
+        with interrupts_remembered(), warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_show_warning, command=args.command,
+                                                     previous=warnings.showwarning)
+            return COMMANDS[args.command](args)
     except (ValueError, TypeError) as exc:
         print(f"kerasinit {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -35,7 +35,15 @@ from kerasinit.experiments.lottery import check_seeds
 from kerasinit.experiments.models import ACTIVATIONS, describe_spec, instantiate
 from kerasinit.experiments.progress import Progress
 from kerasinit.experiments.results import atomic_write, finite, text_table
-from kerasinit.experiments.training import OPTIMIZERS, train
+from kerasinit.experiments.training import (
+    OPTIMIZERS,
+    STATUS_NOTES,
+    ExperimentInterrupted,
+    choose_loss,
+    train,
+    training_status,
+    warn_chance_level,
+)
 
 DEFAULT_INITS = ("zeros", "random_normal", "glorot_uniform", "he_normal", "kwon_tanh_uniform")
 STATUSES = ("ok", "diverged", "symmetric", "stalled")
@@ -180,13 +188,6 @@ class CompareResults:
         return written
 
 
-STATUS_NOTES = {
-    "symmetric": "symmetric (all units of a layer equal: zeros/constant cannot break symmetry)",
-    "diverged": "diverged (NaN/inf loss)",
-    "stalled": "stalled (accuracy near chance)",
-}
-
-
 def _display_row(r: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, str]:
     first, last = r["act_std_first"], r["act_std_last"]
     if first == 0 and last == 0:
@@ -263,14 +264,9 @@ def symmetric_layers(model: Any, rtol: float = 1e-6) -> list[str]:
 
 
 def _status(r: RunResult, chance: float) -> str:
-    finite_run = all(math.isfinite(v) for v in r.loss + r.val_loss) and math.isfinite(r.test_loss)
-    if not finite_run:
-        return "diverged"
-    if r.symmetric_layers:
-        return "symmetric"
-    if r.test_accuracy < chance + 0.1 * (1.0 - chance):
-        return "stalled"
-    return "ok"
+    """``training_status`` (diverged / stalled / ok), with ``symmetric`` between diverged and stalled."""
+    status = training_status(r.test_accuracy, chance, [*r.loss, *r.val_loss, r.test_loss])
+    return "symmetric" if status != "diverged" and r.symmetric_layers else status
 
 
 def train_one(model: Any, ds: Dataset, init: Any, label: str, seed: int, *, options: Mapping[str, Any] | None,
@@ -329,6 +325,10 @@ def run_compare(
     ``target``: validation accuracy whose first epoch is reported. ``optimizer``: ``"sgd"`` (momentum
     0.9), ``"adam"``, ``"adamw"``, ``"rmsprop"`` or an optimizer instance. ``out``: also write JSON/CSV
     (and, with ``plots``, figures) there. ``progress``: a rich progress bar (``True`` or a Console).
+    ``loss``: default from the model's output (``experiments.training.choose_loss``), recorded in
+    ``config["loss"]``; the first run that ends near chance warns (``ChanceLevelWarning``). Ctrl-C
+    keeps the finished runs (saved to ``out`` with ``config["interrupted"]``, no plots) and raises
+    ``experiments.training.ExperimentInterrupted``.
     """
     resolved = resolve_inits(inits)
     epochs, batch_size = check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1)
@@ -348,25 +348,40 @@ def run_compare(
     check_real("learning_rate", learning_rate, positive=True)
     seed_list = check_seeds(seeds)
     ds = load(dataset, seed=dataset_seed)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        chosen = choose_loss(instantiate(model, ds.input_shape, ds.n_classes, seed_list[0], options), loss, ds.x_train)
     config = {"model": describe_spec(model), **options, "inits": list(resolved), "dataset": ds.name, "epochs": epochs,
               "seeds": seed_list, "target": float(target), "batch_size": batch_size,
               "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
-              "learning_rate": float(learning_rate), "dataset_seed": dataset_seed}
+              "learning_rate": float(learning_rate), "loss": chosen.name, "loss_source": chosen.source,
+              "dataset_seed": dataset_seed}
     settings = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "learning_rate": learning_rate,
-                "loss": loss, "strategy": strategy}
+                "loss": chosen.loss, "strategy": strategy}
     runs: list[RunResult] = []
     models: dict[str, Any] = {}
-    with Progress(progress, total=len(resolved) * len(seed_list) * epochs) as bar:
-        tick = bar.callback()
-        for label, init in resolved.items():
-            for seed in seed_list:
-                bar.describe(f"{label} seed {seed}")
-                result, net = train_one(model, ds, init, label, seed, options=options, target=target,
-                                        callbacks=[*callbacks, *([tick] if tick else [])], **settings)
-                bar.note(f"test {result.test_accuracy:.3f} {result.status}")
-                runs.append(result)
-                if seed == seed_list[0] and ds.is_2d:
-                    models[label] = net
+    total = len(resolved) * len(seed_list)
+    try:
+        with Progress(progress, total=total * epochs) as bar:
+            tick = bar.callback()
+            for label, init in resolved.items():
+                for seed in seed_list:
+                    bar.describe(f"{label} seed {seed}")
+                    result, net = train_one(model, ds, init, label, seed, options=options, target=target,
+                                            callbacks=[*callbacks, *([tick] if tick else [])], **settings)
+                    bar.note(f"test {result.test_accuracy:.3f} {result.status}")
+                    runs.append(result)
+                    if seed == seed_list[0] and ds.is_2d:
+                        models[label] = net
+                    if result.status == "stalled" and sum(r.status == "stalled" for r in runs) == 1:
+                        warn_chance_level(f"run_compare: the training of {label} seed {seed}", result.test_accuracy,
+                                          ds.chance, chosen, ["the initializer (a signal that vanishes with depth)"])
+    except KeyboardInterrupt:
+        done = f"after {len(runs)} of {total} trainings"
+        if out is None or not runs:
+            raise ExperimentInterrupted(done) from None
+        config["interrupted"] = done
+        CompareResults(config=config, runs=runs, dataset=ds, models=models).save(out, plots=False)
+        raise ExperimentInterrupted(done, os.fspath(out)) from None
     results = CompareResults(config=config, runs=runs, dataset=ds, models=models)
     if out is not None:
         results.save(out, plots=plots)

@@ -47,7 +47,14 @@ from kerasinit.experiments.results import (
     save_arrays,
     text_table,
 )
-from kerasinit.experiments.training import steps_per_epoch, train
+from kerasinit.experiments.training import (
+    STATUS_NOTES,
+    ExperimentInterrupted,
+    choose_loss,
+    steps_per_epoch,
+    train,
+    warn_chance_level,
+)
 from kerasinit.pruning import Pruner, PruningCallback, random_mask
 from kerasinit.pruning.imp import next_masks, remaining
 
@@ -167,12 +174,20 @@ class LotteryResults:
                 ran = math.isfinite(acc)
                 cells[f"{kind} acc"] = ("-" if not ran else f"{acc:.4f} ± {acc_sd:.4f}" if several else f"{acc:.4f}")
                 cells[f"{kind} stop"] = ("-" if not ran else f"{stop:.0f} ± {stop_sd:.0f}" if several else f"{stop:.0f}")
+            group = [r for r in self.rows if r["round"] == s["round"]]
+            cells["status"] = round_status(group, ("ticket", *self.config["controls"]))
             out.append(cells)
+        if all(cells["status"] == "ok" for cells in out):  # the column appears when a training was not ok
+            for cells in out:
+                del cells["status"]
         return out
 
     def table(self) -> str:
-        """Aligned plain text: round, % weights remaining, test accuracy and early-stop step per kind."""
-        return text_table(self.display_rows(), display_header(self.config["controls"]))
+        """Aligned plain text: round, % weights remaining, test accuracy and early-stop step per kind, and a
+        ``status`` column when some training was not ok (``stalled``: near chance, ``diverged``)."""
+        rows = self.display_rows()
+        head = display_header(self.config["controls"])
+        return text_table(rows, head if rows and "status" in rows[0] else head[:-1])
 
     def to_dict(self) -> dict[str, Any]:
         return finite({"config": self.config, "rows": self.rows})
@@ -204,16 +219,29 @@ def display_header(controls: Sequence[str]) -> list[str]:
     head = ["round", "% weights"]
     for kind in ("ticket", *controls):
         head += [f"{kind} acc", f"{kind} stop"]
-    return head
+    return [*head, "status"]
+
+
+def round_status(rows: Sequence[Mapping[str, Any]], kinds: Sequence[str]) -> str:
+    """``"ok"``, or which trainings of these rows (one round, one or more seeds) were not, per status:
+    ``"stalled (accuracy near chance): ticket, random"``, ``"diverged (NaN/inf loss): reinit 2/3"``."""
+    by_status: dict[str, list[str]] = {}
+    for kind in kinds:
+        statuses = [r[kind].get("status", "ok") for r in rows if r.get(kind)]
+        for status in dict.fromkeys(s for s in statuses if s != "ok"):
+            count = f" {statuses.count(status)}/{len(statuses)}" if len(statuses) > 1 else ""
+            by_status.setdefault(status, []).append(f"{kind}{count}")
+    return "; ".join(f"{STATUS_NOTES.get(s, s)}: {', '.join(names)}" for s, names in by_status.items()) or "ok"
 
 
 def display_row(r: Mapping[str, Any], controls: Sequence[str]) -> dict[str, str]:
-    """One finished (seed, round) row as strings: seed, round, % weights, accuracy and stop per kind."""
+    """One finished (seed, round) row as strings: seed, round, % weights, accuracy and stop per kind, status."""
     out = {"seed": str(r["seed"]), "round": str(r["round"]), "% weights": f"{100 * r['remaining']:.1f}"}
     for kind in ("ticket", *controls):
         run = r.get(kind)
         out[f"{kind} acc"] = f"{run['test_accuracy']:.4f}" if run else "-"
         out[f"{kind} stop"] = str(run["early_stop_step"]) if run else "-"
+    out["status"] = round_status([r], ("ticket", *controls))
     return out
 
 
@@ -269,8 +297,16 @@ def run_lottery(
     ``results.json``, ``rounds.csv``, ``summary.csv``, ``lottery.png`` and per seed ``seed_<s>/``
     with ``theta0.npz`` (``theta_rewind.npz``), ``masks_round_<k>.npz``, ``random_masks_round_<k>.npz``,
     ``trained_round_<k>.npz``; with ``resume`` a run there with the same settings continues after its
-    last finished round. ``on_round(row)`` after each finished round; ``on_train_begin(kind, round,
-    model)`` right before each training (starting weights and mask in place).
+    last finished round. ``on_round(row)`` for every round in order: the resumed ones (before any
+    training of their seed), then each one as it finishes; ``on_train_begin(kind, round, model)`` right
+    before each training (starting weights and mask in place).
+
+    ``loss``: default from the model's output (``experiments.training.choose_loss``: cross-entropy on
+    probabilities behind softmax/sigmoid, ``from_logits=True`` otherwise), recorded in
+    ``config["loss"]``. Every training gets a status (``"ok"``, ``"stalled"``: test accuracy near
+    chance, ``"diverged"``), shown in the table; the first stalled one warns (``ChanceLevelWarning``).
+    Ctrl-C (``KeyboardInterrupt``) keeps the finished rounds and raises
+    ``experiments.training.ExperimentInterrupted`` naming the last one.
     """
     rounds, epochs = check_int("rounds", rounds, 1), check_int("epochs", epochs, 1)
     batch_size, eval_every = check_int("batch_size", batch_size, 1), check_int("eval_every", eval_every, 1)
@@ -295,6 +331,7 @@ def run_lottery(
             return instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
 
     probe = fresh(seed_list[0])
+    chosen = choose_loss(probe, loss, ds.x_train)
     with scope_cm():
         probe_pruner = Pruner(probe, layers=layers)
     pruned_layers = [w.layer.name for w in probe_pruner.weights]
@@ -304,8 +341,8 @@ def run_lottery(
             raise ValueError(f"argument `rate_overrides` names {name!r}, not a pruned layer; pruned: {pruned_layers}.")
         overrides[name] = check_rate(f"rate_overrides[{name!r}]", value)
     config = {"model": describe_spec(model), "dataset": ds.name, "optimizer": optimizer if isinstance(optimizer, str)
-              else type(optimizer).__name__, "learning_rate": float(learning_rate), "loss": None if loss is None
-              else str(getattr(loss, "name", loss)), "epochs": epochs, "batch_size": batch_size, "rounds": rounds,
+              else type(optimizer).__name__, "learning_rate": float(learning_rate), "loss": chosen.name,
+              "loss_source": chosen.source, "chance": ds.chance, "epochs": epochs, "batch_size": batch_size, "rounds": rounds,
               "rate": rate, "rate_overrides": overrides, "layers": _layers_repr(layers), "scope": scope,
               "rewind": rewind, "rewind_step": start, "controls": list(controls), "seeds": seed_list,
               "eval_every": eval_every, "dataset_seed": dataset_seed, "steps": total, "steps_per_epoch": spe}
@@ -317,86 +354,110 @@ def run_lottery(
     per_seed = epochs + rounds * runs_per_round * rewound_epochs
     done = sum(epochs if r["round"] == 0 else runs_per_round * rewound_epochs for r in kept)
     settings = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "learning_rate": learning_rate,
-                "loss": loss, "eval_every": eval_every, "strategy": strategy}
+                "loss": chosen.loss, "eval_every": eval_every, "strategy": strategy}
     trained: list[tuple[int, int]] = []
-    with Progress(progress, total=per_seed * len(seed_list), done=done) as bar:
-        tick = bar.callback()
-        extra = [*callbacks, *([tick] if tick is not None else [])]
-        for seed in seed_list:
-            net = probe if seed == seed_list[0] else fresh(seed)
-            with scope_cm():
-                pruner = Pruner(net, layers=layers)
-            names = list(pruner.masks)
-            owners = [w.layer.name for w in pruner.weights]
-            layer_of = {w.name: w.layer.name if owners.count(w.layer.name) == 1 else w.name for w in pruner.weights}
-            rates = {w.name: overrides.get(w.layer.name, rate) for w in pruner.weights}
-            joint = [w.name for w in pruner.weights if w.layer.name not in overrides]
-            seed_dir = None if out is None else folder.path(f"seed_{seed}")
-            if seed_dir is not None:
-                os.makedirs(seed_dir, exist_ok=True)
+    warned: list[str] = []
 
-            def path(name: str, seed_dir: str | None = seed_dir) -> str:
-                assert seed_dir is not None
-                return os.path.join(seed_dir, name)
+    def record(result: Any, what: str) -> dict[str, Any]:
+        row = result.record(ds.chance)
+        if row["status"] == "stalled" and not warned:
+            warned.append(what)
+            warn_chance_level(f"run_lottery: the {what} training", row["test_accuracy"], ds.chance, chosen,
+                              stacklevel=4)
+        return row
 
-            def by_name(arrays: Mapping[str, np.ndarray], names: list[str] = names) -> dict[str, np.ndarray]:
-                return dict(zip(names, arrays.values(), strict=True))
+    try:
+        with Progress(progress, total=per_seed * len(seed_list), done=done) as bar:
+            tick = bar.callback()
+            extra = [*callbacks, *([tick] if tick is not None else [])]
+            for seed in seed_list:
+                net = probe if seed == seed_list[0] else fresh(seed)
+                with scope_cm():
+                    pruner = Pruner(net, layers=layers)
+                names = list(pruner.masks)
+                owners = [w.layer.name for w in pruner.weights]
+                layer_of = {w.name: w.layer.name if owners.count(w.layer.name) == 1 else w.name for w in pruner.weights}
+                rates = {w.name: overrides.get(w.layer.name, rate) for w in pruner.weights}
+                joint = [w.name for w in pruner.weights if w.layer.name not in overrides]
+                seed_dir = None if out is None else folder.path(f"seed_{seed}")
+                if seed_dir is not None:
+                    os.makedirs(seed_dir, exist_ok=True)
 
-            def pruned_values(pruner: Pruner = pruner) -> dict[str, np.ndarray]:
-                return {w.name: to_numpy(w.variable) for w in pruner.weights}
+                def path(name: str, seed_dir: str | None = seed_dir) -> str:
+                    assert seed_dir is not None
+                    return os.path.join(seed_dir, name)
 
-            def run(kind: str, rnd: int, start_step: int, snapshot_at: int | None = None, net: keras.Model = net,
-                    seed: int = seed, pruner: Pruner = pruner) -> Any:
-                bar.describe(f"seed {seed} round {rnd} {kind}")
-                if on_train_begin is not None:
-                    on_train_begin(kind, rnd, net)
-                return train(net, ds, seed=seed, start_step=start_step, snapshot_at=snapshot_at,
-                             callbacks=[PruningCallback(pruner=pruner), *extra], **settings)
+                def by_name(arrays: Mapping[str, np.ndarray], names: list[str] = names) -> dict[str, np.ndarray]:
+                    return dict(zip(names, arrays.values(), strict=True))
 
-            full = {n: np.ones(pruner.masks[n].shape, "uint8") for n in names}
-            last = max((r for (s, r) in saved if s == seed), default=None)
-            if last is not None and out is not None:
-                theta0 = load_arrays(path("theta0.npz"))
-                theta_k = load_arrays(path("theta_rewind.npz")) if start else theta0
-                masks = by_name(load_arrays(path(f"masks_round_{last}.npz"))) if last else full
-                trained_values = by_name(load_arrays(path(f"trained_round_{last}.npz")))
-            else:
-                last = 0
-                theta0 = model_weights(net)
-                result = run("ticket", 0, 0, snapshot_at=start)
-                theta_k = result.snapshot if start else theta0
-                trained_values, masks = pruned_values(), full
-                if out is not None:
-                    save_arrays(path("theta0.npz"), theta0)
-                    if start:
-                        save_arrays(path("theta_rewind.npz"), theta_k)
-                    save_arrays(path("trained_round_0.npz"), trained_values)
-                _finish(folder, saved, seed, 0, masks, layer_of, {"ticket": result.record()}, trained, on_round)
-            for rnd in range(last + 1, rounds + 1):
-                masks = next_masks(trained_values, masks, rates, rnd, scope, joint)
-                records: dict[str, Any] = {}
-                assign_weights(net, theta_k)
-                pruner.set_masks(masks)
-                records["ticket"] = run("ticket", rnd, start).record()
-                trained_values = pruned_values()
-                random_masks = None
-                if "reinit" in controls:
-                    assign_weights(net, model_weights(fresh(10_000 + 100 * seed + rnd)))
-                    pruner.set_masks(masks)
-                    records["reinit"] = run("reinit", rnd, start).record()
-                if "random" in controls:
-                    rng = np.random.default_rng([seed, rnd, 7])
-                    random_masks = {n: random_mask(m.shape, 1.0 - float(m.sum()) / m.size, rng) for n, m in masks.items()}
+                def pruned_values(pruner: Pruner = pruner) -> dict[str, np.ndarray]:
+                    return {w.name: to_numpy(w.variable) for w in pruner.weights}
+
+                def run(kind: str, rnd: int, start_step: int, snapshot_at: int | None = None, net: keras.Model = net,
+                        seed: int = seed, pruner: Pruner = pruner) -> Any:
+                    bar.describe(f"seed {seed} round {rnd} {kind}")
+                    if on_train_begin is not None:
+                        on_train_begin(kind, rnd, net)
+                    return train(net, ds, seed=seed, start_step=start_step, snapshot_at=snapshot_at,
+                                 callbacks=[PruningCallback(pruner=pruner), *extra], **settings)
+
+                full = {n: np.ones(pruner.masks[n].shape, "uint8") for n in names}
+                last = max((r for (s, r) in saved if s == seed), default=None)
+                if last is not None and out is not None:
+                    theta0 = load_arrays(path("theta0.npz"))
+                    theta_k = load_arrays(path("theta_rewind.npz")) if start else theta0
+                    masks = by_name(load_arrays(path(f"masks_round_{last}.npz"))) if last else full
+                    trained_values = by_name(load_arrays(path(f"trained_round_{last}.npz")))
+                    if on_round is not None:  # the resumed rounds first: the caller's table holds every round
+                        for rnd in sorted(r for (s, r) in saved if s == seed and r <= rounds):
+                            on_round(saved[(seed, rnd)])
+                else:
+                    last = 0
+                    theta0 = model_weights(net)
+                    result = run("ticket", 0, 0, snapshot_at=start)
+                    theta_k = result.snapshot if start else theta0
+                    trained_values, masks = pruned_values(), full
+                    if out is not None:
+                        save_arrays(path("theta0.npz"), theta0)
+                        if start:
+                            save_arrays(path("theta_rewind.npz"), theta_k)
+                        save_arrays(path("trained_round_0.npz"), trained_values)
+                    records = {"ticket": record(result, f"seed {seed} round 0 ticket")}
+                    _finish(folder, saved, seed, 0, masks, layer_of, records, trained, on_round)
+                for rnd in range(last + 1, rounds + 1):
+                    masks = next_masks(trained_values, masks, rates, rnd, scope, joint)
+                    records: dict[str, Any] = {}
                     assign_weights(net, theta_k)
-                    pruner.set_masks(random_masks)
-                    records["random"] = run("random", rnd, start).record()
-                if out is not None:
-                    save_arrays(path(f"masks_round_{rnd}.npz"), masks)
-                    if random_masks is not None:
-                        save_arrays(path(f"random_masks_round_{rnd}.npz"), random_masks)
-                    save_arrays(path(f"trained_round_{rnd}.npz"), trained_values)
-                _finish(folder, saved, seed, rnd, masks, layer_of, records, trained, on_round)
-                bar.note(f"{100 * remaining(masks, layer_of)[0]:.1f}% acc {records['ticket']['test_accuracy']:.3f}")
+                    pruner.set_masks(masks)
+                    records["ticket"] = record(run("ticket", rnd, start), f"seed {seed} round {rnd} ticket")
+                    trained_values = pruned_values()
+                    random_masks = None
+                    if "reinit" in controls:
+                        assign_weights(net, model_weights(fresh(10_000 + 100 * seed + rnd)))
+                        pruner.set_masks(masks)
+                        records["reinit"] = record(run("reinit", rnd, start), f"seed {seed} round {rnd} reinit")
+                    if "random" in controls:
+                        rng = np.random.default_rng([seed, rnd, 7])
+                        random_masks = {n: random_mask(m.shape, 1.0 - float(m.sum()) / m.size, rng) for n, m in masks.items()}
+                        assign_weights(net, theta_k)
+                        pruner.set_masks(random_masks)
+                        records["random"] = record(run("random", rnd, start), f"seed {seed} round {rnd} random")
+                    if out is not None:
+                        save_arrays(path(f"masks_round_{rnd}.npz"), masks)
+                        if random_masks is not None:
+                            save_arrays(path(f"random_masks_round_{rnd}.npz"), random_masks)
+                        save_arrays(path(f"trained_round_{rnd}.npz"), trained_values)
+                    _finish(folder, saved, seed, rnd, masks, layer_of, records, trained, on_round)
+                    bar.note(f"{100 * remaining(masks, layer_of)[0]:.1f}% acc {records['ticket']['test_accuracy']:.3f}")
+    except KeyboardInterrupt:
+        finished = sorted((key for key in saved if key[0] in seed_list and key[1] <= rounds),
+                          key=lambda key: (seed_list.index(key[0]), key[1]))
+        if not finished:
+            raise ExperimentInterrupted("before round 0 finished") from None
+        seed, rnd = finished[-1]
+        where = f"after round {rnd}" + (f" of seed {seed}" if len(seed_list) > 1 else "")
+        raise ExperimentInterrupted(where, None if out is None else os.fspath(out), resumable=out is not None) from None
+
     rows = sorted((saved[key] for key in saved if key[0] in seed_list and key[1] <= rounds),
                   key=lambda r: (seed_list.index(r["seed"]), r["round"]))
     results = LotteryResults(config=config, rows=rows, out=None if out is None else os.fspath(out), trained=trained)

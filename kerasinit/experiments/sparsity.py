@@ -29,7 +29,13 @@ from kerasinit._validation import check_int
 from kerasinit.experiments.datasets import load
 from kerasinit.experiments.models import instantiate
 from kerasinit.experiments.results import atomic_write, finite, mean_std, text_table
-from kerasinit.experiments.training import train
+from kerasinit.experiments.training import (
+    STATUS_NOTES,
+    ExperimentInterrupted,
+    choose_loss,
+    train,
+    warn_chance_level,
+)
 from kerasinit.pruning.at_init import prune_at_init
 from kerasinit.pruning.schedules import check_sparsity
 from kerasinit.pruning.scores import SCORES, default_methods
@@ -54,15 +60,24 @@ class AtInitResults:
         for method, sparsity in keys:
             runs = [r for r in self.rows if r["method"] == method and r["sparsity"] == sparsity]
             mean, std = mean_std([r["test_accuracy"] for r in runs])
+            statuses = [r.get("status", "ok") for r in runs]
+            bad = [s for s in dict.fromkeys(statuses) if s != "ok"]
+            status = "; ".join(STATUS_NOTES.get(s, s) + (f" ({statuses.count(s)}/{len(runs)})" if len(runs) > 1 else "")
+                               for s in bad) or "ok"
             out.append({"method": method, "sparsity": sparsity, "test_accuracy_mean": mean, "test_accuracy_std": std,
-                        "collapsed_layers": max(len(r["collapsed_layers"]) for r in runs), "seeds": len(runs)})
+                        "collapsed_layers": max(len(r["collapsed_layers"]) for r in runs), "seeds": len(runs),
+                        "status": status})
         return out
 
     def table(self) -> str:
         rows = [{"method": s["method"], "sparsity": f"{s['sparsity']:g}",
                  "test acc": f"{s['test_accuracy_mean']:.4f} ± {s['test_accuracy_std']:.4f}",
-                 "collapsed layers": str(s["collapsed_layers"])} for s in self.summary()]
-        return text_table(rows, head=["method", "sparsity", "test acc", "collapsed layers"])
+                 "collapsed layers": str(s["collapsed_layers"]), "status": s["status"]} for s in self.summary()]
+        if all(r["status"] == "ok" for r in rows):  # the column appears when a training was not ok
+            for r in rows:
+                del r["status"]
+        return text_table(rows, head=["method", "sparsity", "test acc", "collapsed layers",
+                                      *(["status"] if rows and "status" in rows[0] else [])])
 
     def to_dict(self) -> dict[str, Any]:
         return finite({"config": self.config, "rows": self.rows, "summary": self.summary(), "lottery": self.lottery})
@@ -76,7 +91,7 @@ class AtInitResults:
         written = [os.path.join(out, "results.json"), os.path.join(out, "runs.csv")]
         atomic_write(written[0], self.to_json())
         head = ["method", "sparsity", "seed", "achieved_sparsity", "test_accuracy", "final_test_accuracy",
-                "collapsed_layers", "seconds"]
+                "collapsed_layers", "status", "seconds"]
         lines = [",".join(head)] + [",".join(";".join(r[h]) if h == "collapsed_layers" else str(r[h]) for h in head)
                                     for r in self.rows]
         atomic_write(written[1], "\n".join(lines) + "\n")
@@ -103,6 +118,7 @@ def run_prune_at_init(
     batch_size: int = 64,
     optimizer: str = "adam",
     learning_rate: float = 1e-3,
+    loss: Any = None,
     model_options: Mapping[str, Any] | None = None,
     out: str | os.PathLike[str] | None = None,
     plots: bool = True,
@@ -118,6 +134,12 @@ def run_prune_at_init(
     :func:`~kerasinit.experiments.lottery.run_lottery` (rate 0.5 per round, as many rounds as reach the
     highest sparsity, same training settings and seeds) for IMP's tickets as a reference line. With
     ``out`` the results are saved there (see :meth:`AtInitResults.save`).
+
+    ``loss``: default from the model's output (``experiments.training.choose_loss``), used by SNIP's
+    and GraSP's scores and by training, recorded in ``config["loss"]``. Each row has a status
+    (``"ok"``, ``"stalled"``: test accuracy near chance, ``"diverged"``); the first stalled one warns
+    (``ChanceLevelWarning``). Ctrl-C keeps the finished runs (saved to ``out`` with
+    ``config["interrupted"]``, no plot) and raises ``experiments.training.ExperimentInterrupted``.
     """
     owner = "run_prune_at_init"
     methods = default_methods() if methods is None else methods
@@ -131,37 +153,56 @@ def run_prune_at_init(
     if not methods or not sparsities or not seeds:
         raise ValueError(f"{owner}: arguments `methods`, `sparsities` and `seeds` must not be empty.")
     ds = load(dataset, seed=0)
+    chosen = choose_loss(instantiate(model, ds.input_shape, ds.n_classes, seeds[0], model_options), loss, ds.x_train)
     config = {"model": model if isinstance(model, str) else type(model).__name__, "dataset": ds.name, "methods": methods,
               "sparsities": sparsities, "seeds": seeds, "distribution": distribution, "ablation": ablation,
               "iterations": iterations, "score_samples": score_samples, "epochs": epochs, "batch_size": batch_size,
-              "optimizer": optimizer, "learning_rate": learning_rate}
+              "optimizer": optimizer, "learning_rate": learning_rate, "loss": chosen.name,
+              "loss_source": chosen.source}
     results = AtInitResults(config)
     batch = (ds.x_train[:score_samples], ds.y_train[:score_samples])
-    for method in methods:
-        for sparsity in sparsities:
-            for seed in seeds:
-                start = time.perf_counter()
-                net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
-                pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
-                                       distribution=distribution, seed=seed,
-                                       iterations=iterations if SCORES[method].iterative else None, ablation=ablation,
-                                       loss="sparse_categorical_crossentropy")
-                masks = pruner.get_masks()
-                collapsed = [name for name, m in masks.items() if not np.any(m)]
-                run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
-                            learning_rate=learning_rate)
-                results.rows.append({"method": method, "sparsity": sparsity, "seed": seed,
-                                     "achieved_sparsity": round(pruner.sparsity, 6), "test_accuracy": run.test_accuracy,
-                                     "final_test_accuracy": run.final_test_accuracy, "collapsed_layers": collapsed,
-                                     "hessian": pruner.scores.hessian, "diverged": run.diverged,
-                                     "seconds": round(time.perf_counter() - start, 3)})
-    if with_lottery:
-        from kerasinit.experiments.lottery import run_lottery
+    total = len(methods) * len(sparsities) * len(seeds)
+    try:
+        for method in methods:
+            for sparsity in sparsities:
+                for seed in seeds:
+                    start = time.perf_counter()
+                    net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
+                    pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
+                                           distribution=distribution, seed=seed,
+                                           iterations=iterations if SCORES[method].iterative else None,
+                                           ablation=ablation, loss=chosen.loss)
+                    masks = pruner.get_masks()
+                    collapsed = [name for name, m in masks.items() if not np.any(m)]
+                    run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
+                                learning_rate=learning_rate, loss=chosen.loss)
+                    status = run.status(ds.chance)
+                    if status == "stalled" and not any(r["status"] == "stalled" for r in results.rows):
+                        warn_chance_level(f"run_prune_at_init: the training of {method} at sparsity {sparsity:g} "
+                                          f"seed {seed}", run.test_accuracy, ds.chance, chosen,
+                                          ["the sparsity (a layer pruned empty or nearly so)"])
+                    results.rows.append({"method": method, "sparsity": sparsity, "seed": seed,
+                                         "achieved_sparsity": round(pruner.sparsity, 6),
+                                         "test_accuracy": run.test_accuracy,
+                                         "final_test_accuracy": run.final_test_accuracy, "collapsed_layers": collapsed,
+                                         "hessian": pruner.scores.hessian, "diverged": run.diverged, "status": status,
+                                         "seconds": round(time.perf_counter() - start, 3)})
+        if with_lottery:
+            from kerasinit.experiments.lottery import run_lottery
 
-        rounds = max(1, math.ceil(math.log(1.0 - max(sparsities)) / math.log(0.5)))
-        tickets = run_lottery(model, ds, optimizer=optimizer, learning_rate=learning_rate, epochs=epochs,
-                              batch_size=batch_size, rounds=rounds, rate=0.5, controls=[], seeds=seeds,
-                              model_options=model_options, plots=False)
+            rounds = max(1, math.ceil(math.log(1.0 - max(sparsities)) / math.log(0.5)))
+            tickets = run_lottery(model, ds, optimizer=optimizer, learning_rate=learning_rate, loss=loss, epochs=epochs,
+                                  batch_size=batch_size, rounds=rounds, rate=0.5, controls=[], seeds=seeds,
+                                  model_options=model_options, plots=False)
+    except KeyboardInterrupt:
+        done = f"after {len(results.rows)} of {total} trainings" + (" (during the IMP reference run)"
+                                                                    if len(results.rows) == total else "")
+        if out is None or not results.rows:
+            raise ExperimentInterrupted(done) from None
+        config["interrupted"] = done
+        results.save(out, plots=False)
+        raise ExperimentInterrupted(done, os.fspath(out)) from None
+    if with_lottery:
         results.lottery = [{"sparsity": 1.0 - float(r["remaining"]), "test_accuracy_mean": float(r["ticket_test_accuracy_mean"]),
                             "test_accuracy_std": float(r["ticket_test_accuracy_std"])}
                            for r in tickets.summary().to_dict(orient="records")]

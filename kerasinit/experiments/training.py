@@ -19,6 +19,18 @@ Evaluations (validation and test) go through :func:`evaluate_arrays`: Keras's co
 chunks of the in-memory split (``test_on_batch``), not a new ``evaluate`` data pipeline per call
 (on TensorFlow that pipeline costs 20x the evaluation of a 360-sample split).
 
+The loss, unless given, follows the model's output (:func:`choose_loss`): sparse categorical
+cross-entropy on probabilities behind a softmax/sigmoid output (the zoo's), on logits
+(``from_logits=True``) otherwise. A training whose test accuracy ends near chance
+(:func:`near_chance`) gets the status ``"stalled"`` (:func:`training_status`); the experiments say so
+in their tables and with one :class:`ChanceLevelWarning` naming the likely causes
+(:func:`warn_chance_level`).
+
+Ctrl-C: inside :func:`interrupts_remembered` (the ``kerasinit`` command) an interrupt is also
+remembered, and the trainer raises ``KeyboardInterrupt`` again at the next step (:func:`check_interrupt`):
+an interrupt swallowed by library clean-up code still stops the run. The experiments turn it into
+:class:`ExperimentInterrupted` saying what was finished and kept.
+
 Masks (``kerasinit.pruning.Pruner``), ``VarianceMonitor`` and any user callback ride along in
 ``callbacks``. Under a ``tf.distribute`` strategy the optimizer and compilation happen in its scope
 (build the model in it too); under JAX a ``keras.distribution`` set by the user applies as in any fit.
@@ -28,8 +40,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +56,194 @@ from kerasinit.experiments.datasets import Dataset
 from kerasinit.experiments.models import assign_weights, model_weights
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+CROSSENTROPY = "sparse_categorical_crossentropy"
+#: output activations whose values are probabilities (anything else is read as logits)
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+# -- the loss: from the model's output ----------------------------------------------------------------
+
+
+def _layer_form(layer: keras.layers.Layer) -> tuple[str, str] | None:
+    """(form, why) of one output layer: a nested model is followed to its own outputs."""
+    if isinstance(layer, keras.Model):
+        inner = _graph_form(layer)
+        if inner is not None:
+            return inner
+    if isinstance(layer, keras.layers.Softmax):
+        return "probabilities", f"the output layer {layer.name!r} is a Softmax"
+    name = getattr(getattr(layer, "activation", None), "__name__", None)
+    if name in PROBABILITY_ACTIVATIONS:
+        return "probabilities", f"the output layer {layer.name!r} ends in {name}"
+    what = f"activation {name}" if name not in (None, "linear") else "no activation"
+    return "logits", f"the output layer {layer.name!r} has {what}, no softmax/sigmoid"
+
+
+def _graph_form(model: keras.layers.Layer) -> tuple[str, str] | None:
+    from kerasinit.pruning.scores.objectives import output_layers
+
+    forms = [_layer_form(layer) for layer in output_layers(model)]
+    forms = [f for f in forms if f is not None]
+    if not forms:
+        return None
+    if len({f[0] for f in forms}) > 1:
+        raise ValueError(f"argument `loss`: the model's outputs mix probabilities and logits ({[f[1] for f in forms]}); "
+                         "pass the loss explicitly.")
+    return forms[0]
+
+
+def output_form(model: keras.Model, x: np.ndarray | None = None) -> tuple[str, str]:
+    """``("probabilities" | "logits", why)`` of ``model``'s output.
+
+    Read from the layers of a functional or Sequential model: a softmax/sigmoid output layer (or a
+    separate ``Softmax``/``Activation`` layer) gives probabilities, anything else logits. A model
+    without a layer graph (subclassed) is probed on ``x``: rows that are >= 0 and sum to 1 are
+    probabilities; without ``x`` it is assumed to output probabilities (Keras's default loss form).
+    """
+    found = _graph_form(model)
+    if found is not None:
+        return found
+    if x is None:
+        return "probabilities", "assumed (a model without a layer graph and no data to probe)"
+    y = keras.ops.convert_to_numpy(model(x[:64], training=False)).astype("float64")
+    if y.ndim >= 1 and np.all(y >= 0) and np.allclose(y.sum(axis=-1), 1.0, atol=1e-3):
+        return "probabilities", "probed: the model's outputs are >= 0 and sum to 1 per sample"
+    return "logits", "probed: the model's outputs do not sum to 1 per sample"
+
+
+def _given_from_logits(loss: Any) -> bool | None:
+    """``from_logits`` of a cross-entropy loss (a name, a function or a Loss); None for other losses."""
+    if isinstance(loss, keras.losses.Loss):
+        config = loss.get_config()
+        return bool(config["from_logits"]) if "from_logits" in config else None
+    name = loss if isinstance(loss, str) else getattr(loss, "__name__", None)
+    return False if name in ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy") else None
+
+
+def describe_loss(loss: Any) -> str:
+    """``"sparse_categorical_crossentropy (from_logits=True)"`` for a cross-entropy, the loss's name otherwise."""
+    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", None) or str(loss)
+    logits = _given_from_logits(loss)
+    return name if logits is None else f"{name} (from_logits={logits})"
+
+
+@dataclass(frozen=True)
+class LossChoice:
+    """What ``compile`` gets (``loss``), its name for records and tables, and where it came from."""
+
+    loss: Any
+    name: str
+    source: str  # "given", or "inferred: <form> (<why>)"
+
+
+def choose_loss(model: keras.Model, loss: Any = None, x: np.ndarray | None = None) -> LossChoice:
+    """The loss of the experiments: ``loss`` if given, else sparse categorical cross-entropy on
+    ``model``'s output form (:func:`output_form`): ``"sparse_categorical_crossentropy"`` behind
+    softmax/sigmoid (the zoo: unchanged), ``SparseCategoricalCrossentropy(from_logits=True)``
+    otherwise. A given cross-entropy whose ``from_logits`` contradicts the output warns."""
+    if loss is not None:
+        given = _given_from_logits(loss)
+        if given is not None:
+            form, why = output_form(model, x)
+            if given != (form == "logits"):
+                warnings.warn(f"the loss {describe_loss(loss)} reads {'logits' if given else 'probabilities'}, but "
+                              f"{why}: the model outputs {form}. Pass from_logits={not given} (or loss=None: "
+                              "kerasinit infers it from the output).", UserWarning, stacklevel=3)
+        return LossChoice(loss, describe_loss(loss), "given")
+    form, why = output_form(model, x)
+    chosen = CROSSENTROPY if form == "probabilities" else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return LossChoice(chosen, f"{CROSSENTROPY} (from_logits={form == 'logits'})", f"inferred: {form} ({why})")
+
+
+# -- chance level -----------------------------------------------------------------------------------------
+
+
+#: how tables show a training's status (``"ok"`` as it is)
+STATUS_NOTES = {
+    "symmetric": "symmetric (all units of a layer equal: zeros/constant cannot break symmetry)",
+    "diverged": "diverged (NaN/inf loss)",
+    "stalled": "stalled (accuracy near chance)",
+}
+
+
+class ChanceLevelWarning(UserWarning):
+    """A training ended with test accuracy near chance: its numbers say nothing about the method."""
+
+
+def near_chance(accuracy: float, chance: float) -> bool:
+    """``accuracy < chance + 0.1 (1 − chance)``: within a tenth of the way from chance to perfect.
+
+    ``chance``: the accuracy of always predicting the most frequent class (``Dataset.chance``).
+    """
+    return not accuracy >= chance + 0.1 * (1.0 - chance)  # NaN counts as near chance
+
+
+def training_status(accuracy: float, chance: float, losses: Sequence[float] = ()) -> str:
+    """``"diverged"`` (a non-finite loss), ``"stalled"`` (:func:`near_chance`) or ``"ok"``."""
+    if not all(v is not None and math.isfinite(v) for v in losses):
+        return "diverged"
+    return "stalled" if near_chance(accuracy, chance) else "ok"
+
+
+def warn_chance_level(what: str, accuracy: float, chance: float, loss: LossChoice, extra_causes: Sequence[str] = (),
+                      stacklevel: int = 3) -> None:
+    """One :class:`ChanceLevelWarning` naming ``what`` stalled and the likely causes."""
+    causes = [f"the loss or its from_logits (trained with {loss.name}, {loss.source}; a last layer without "
+              "softmax/sigmoid outputs logits, which need from_logits=True)",
+              "the learning rate (too high or too low)",
+              "the labels (not integers 0..n_classes-1, or not aligned with the inputs)", *extra_causes]
+    warnings.warn(f"{what} ended at chance level (test accuracy {accuracy:.3f}, chance {chance:.3f}). Likely causes: "
+                  + "; ".join(causes) + ".", ChanceLevelWarning, stacklevel=stacklevel)
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------------------
+
+
+class _InterruptState:
+    requested = False
+
+
+class ExperimentInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped an experiment. ``done``: what was finished (``"after round 2"``); ``out``: the folder
+    holding it (None: nothing saved); ``resumable``: whether rerunning with the same settings continues."""
+
+    def __init__(self, done: str, out: str | None = None, resumable: bool = False) -> None:
+        self.done, self.out, self.resumable = done, out, resumable
+        if out is None:
+            kept = "nothing saved"
+        elif resumable:
+            kept = f"run again with the same settings and out={out!r} to resume"
+        else:
+            kept = f"results so far in {out} (a rerun starts over)"
+        super().__init__(f"interrupted {done}; {kept}")
+
+
+def check_interrupt() -> None:
+    """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed inside :func:`interrupts_remembered`."""
+    if _InterruptState.requested:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupts_remembered() -> Iterator[None]:
+    """Meanwhile, SIGINT raises ``KeyboardInterrupt`` as usual *and* is remembered: the trainer raises it
+    again at the next step and between trainings (:func:`check_interrupt`), so one swallowed by library
+    clean-up code (a ``__del__``, a ``finally``) still stops the run. The main thread only; restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        _InterruptState.requested = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    _InterruptState.requested = False
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _InterruptState.requested = False
 
 
 def make_optimizer(optimizer: str | keras.optimizers.Optimizer, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -79,6 +282,7 @@ class StepWindow(keras.callbacks.Callback):
             self.snapshot = model_weights(self.model)
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        check_interrupt()
         if self.snapshot_at is not None and self.step == self.snapshot_at and self.step != self.start:
             _sync(self.model)
             self.snapshot = model_weights(self.model)
@@ -116,6 +320,7 @@ class EarlyStopRecord(keras.callbacks.Callback):
         self.diverged = False
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        check_interrupt()
         logs = logs or {}
         loss = float(logs.get("loss", math.nan))
         if not math.isfinite(loss):
@@ -154,25 +359,38 @@ class TrainResult:
     diverged: bool
     snapshot: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
-    def record(self) -> dict[str, Any]:
-        """The JSON row of a lottery run (no per-epoch lists, no arrays)."""
-        return {"test_accuracy": self.test_accuracy, "early_stop_step": self.early_stop_step,
-                "val_loss": self.val_loss_min, "val_accuracy": self.val_accuracy_at_stop,
-                "final_test_accuracy": self.final_test_accuracy, "steps": self.steps, "seconds": round(self.seconds, 3)}
+    def status(self, chance: float) -> str:
+        """:func:`training_status` of the test accuracy at the early-stop point (the one reported)."""
+        return training_status(self.test_accuracy, chance, [*self.loss, self.test_loss])
+
+    def record(self, chance: float | None = None) -> dict[str, Any]:
+        """The JSON row of a lottery run (no per-epoch lists, no arrays); with ``chance``, its status."""
+        row = {"test_accuracy": self.test_accuracy, "early_stop_step": self.early_stop_step,
+               "val_loss": self.val_loss_min, "val_accuracy": self.val_accuracy_at_stop,
+               "final_test_accuracy": self.final_test_accuracy, "steps": self.steps, "seconds": round(self.seconds, 3)}
+        if chance is not None:
+            row["status"] = self.status(chance)
+        return row
 
 
-def _compile(model: keras.Model, optimizer: Any, learning_rate: float, loss: Any, strategy: Any) -> None:
+def _compile(model: keras.Model, optimizer: Any, learning_rate: float, loss: Any, strategy: Any,
+             x: np.ndarray | None = None) -> None:
     """Compile with a fresh optimizer; a model compiled before with the same settings keeps its traced
-    step and only has its optimizer state reset to a fresh one's (zeros, step 0): no re-tracing per training."""
-    key = (id(optimizer) if not isinstance(optimizer, str) else optimizer, float(learning_rate), id(loss), id(strategy))
+    step and only has its optimizer state reset to a fresh one's (zeros, step 0): no re-tracing per training.
+    ``loss=None``: :func:`choose_loss` (from the model's output; ``x`` probes a subclassed model)."""
+    if loss is None:
+        chosen = choose_loss(model, None, x)
+        loss, loss_key = chosen.loss, chosen.name
+    else:
+        loss_key = id(loss)
+    key = (id(optimizer) if not isinstance(optimizer, str) else optimizer, float(learning_rate), loss_key, id(strategy))
     if getattr(model, "_kerasinit_compiled", None) == key and model.optimizer is not None and model.optimizer.built:
         for v in model.optimizer.variables:
             if not v.path.endswith("learning_rate"):
                 v.assign(np.zeros(v.shape, v.dtype))
         return
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model.compile(make_optimizer(optimizer, learning_rate), loss or "sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(make_optimizer(optimizer, learning_rate), loss, metrics=["accuracy"])
     model._kerasinit_compiled = key
 
 
@@ -198,24 +416,26 @@ def train(
 ) -> TrainResult:
     """Train ``model`` with ``fit`` from global step ``start_step`` to ``epochs x steps_per_epoch``.
 
-    ``loss`` defaults to sparse categorical cross-entropy on probabilities (the zoo's softmax
-    outputs); pass e.g. ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)`` for
-    logits. After training the model holds its final weights; the test split is evaluated at
+    ``loss`` defaults to sparse categorical cross-entropy on the model's output form
+    (:func:`choose_loss`: probabilities behind softmax/sigmoid, logits otherwise). Ctrl-C inside
+    :func:`interrupts_remembered` stops at the next step even when swallowed. After training the model holds its final weights; the test split is evaluated at
     the early-stop point and at the end.
     """
     epochs, batch_size = check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1)
     eval_every, seed = check_int("eval_every", eval_every, 1), check_int("seed", seed, 0)
+    check_interrupt()
     began = time.perf_counter()
     spe = steps_per_epoch(ds, batch_size)
     total = epochs * spe
     if not 0 <= start_step < total:
         raise ValueError(f"start step {start_step} is not before the end of training ({total} steps).")
     keras.utils.set_random_seed(seed)
-    _compile(model, optimizer, learning_rate, loss, strategy)
+    _compile(model, optimizer, learning_rate, loss, strategy, ds.x_train)
     window = StepWindow(start_step, total, snapshot_at)
     record = EarlyStopRecord(window, ds.x_val, ds.y_val, eval_every)
     hist = model.fit(ds.x_train, ds.y_train, batch_size=batch_size, epochs=math.ceil((total - start_step) / spe),
                      shuffle=True, verbose=0, callbacks=[window, record, *callbacks]).history
+    check_interrupt()
     final_logs = evaluate_arrays(model, ds.x_test, ds.y_test)
     final_loss, final_acc = final_logs["loss"], final_logs["accuracy"]
     test_loss, test_acc = final_loss, final_acc
@@ -233,5 +453,7 @@ def train(
                        seconds=time.perf_counter() - began, diverged=record.diverged, snapshot=window.snapshot)
 
 
-__all__ = ["OPTIMIZERS", "EarlyStopRecord", "StepWindow", "TrainResult", "evaluate_arrays", "make_optimizer",
-           "steps_per_epoch", "train"]
+__all__ = ["OPTIMIZERS", "STATUS_NOTES", "ChanceLevelWarning", "EarlyStopRecord", "ExperimentInterrupted", "LossChoice", "StepWindow",
+           "TrainResult", "check_interrupt", "choose_loss", "describe_loss", "evaluate_arrays", "interrupts_remembered",
+           "make_optimizer", "near_chance", "output_form", "steps_per_epoch", "train", "training_status",
+           "warn_chance_level"]
