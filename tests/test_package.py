@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import run_python
 
 _LOADED = """
@@ -43,3 +44,19 @@ def test_keras_first_then_kerasinit_registers_at_once_and_names_load_on_use():
         print("ok")
     """)
     assert out.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("first", [
+    "from kerasinit.experiments.sparsity import run_prune_at_init",  # Keras first imported by a kerasinit module
+    "import kerasinit.pruning",
+    "from kerasinit.monitor import VarianceMonitor",
+    "import keras, kerasinit.layers",
+    "import kerasinit.cli",
+])
+def test_every_first_import_registers_the_initializers(first):
+    out = run_python(f"""
+        {first}
+        import keras
+        print(keras.saving.get_registered_object("kerasinit>KwonTanhUniform") is not None)
+    """)
+    assert out.strip().splitlines()[-1] == "True"

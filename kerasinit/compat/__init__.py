@@ -32,11 +32,34 @@ def tf_keras_custom_objects() -> dict[str, type]:
     return out
 
 
-def register_with_keras() -> None:
-    """Import :data:`KERAS_REGISTRANTS` (a module being imported right now finishes on its own)."""
+#: Keras was imported by a kerasinit module in the middle of its own import: register when that ends.
+_pending = False
+
+
+def _kerasinit_importing(but: str = "") -> bool:
+    """Whether a kerasinit module (other than ``but``; the package itself does nothing after its hooks) is
+    being imported right now."""
+    return any(name.startswith("kerasinit.") and name != but and getattr(getattr(m, "__spec__", None), "_initializing", False)
+               for name, m in list(sys.modules.items()))
+
+
+def register_with_keras(finished: str = "") -> None:
+    """Import :data:`KERAS_REGISTRANTS`, unless a kerasinit import is under way (``finished``: the module
+    whose import just ended): their imports would meet that module half-initialized, so the
+    registration waits for it (:class:`_ImportFinder` on ``kerasinit.*``)."""
+    global _pending
+    if _kerasinit_importing(but=finished):
+        _pending = True
+        return
+    _pending = False
     for name in KERAS_REGISTRANTS:
         if name not in sys.modules:
             importlib.import_module(name)
+
+
+def _after_kerasinit_module(name: str) -> None:
+    if _pending:
+        register_with_keras(finished=name)
 
 
 def register_with_tf_keras() -> None:
@@ -46,9 +69,9 @@ def register_with_tf_keras() -> None:
 
 
 class _RegisteringLoader(importlib.abc.Loader):
-    """Runs the real loader of a module, then ``after()``."""
+    """Runs the real loader of a module, then ``after(module name)``."""
 
-    def __init__(self, loader: Any, after: Callable[[], None]) -> None:
+    def __init__(self, loader: Any, after: Callable[[str], None]) -> None:
         self._loader = loader
         self._after = after
 
@@ -57,23 +80,27 @@ class _RegisteringLoader(importlib.abc.Loader):
 
     def exec_module(self, module: Any) -> None:
         self._loader.exec_module(module)
-        self._after()
+        self._after(module.__name__)
 
     def __getattr__(self, name: str) -> Any:  # resource readers etc.
         return getattr(self._loader, name)
 
 
 class _ImportFinder(importlib.abc.MetaPathFinder):
-    """One shot: wraps the loader of top-level module ``name`` so that ``after()`` runs once it is imported."""
+    """Wraps the loader of module ``name`` (``prefix=True``: of every module below it) so that
+    ``after(module name)`` runs once it is imported; one shot unless ``prefix``."""
 
-    def __init__(self, name: str, after: Callable[[], None]) -> None:
-        self.name, self.after = name, after
+    def __init__(self, name: str, after: Callable[[str], None], prefix: bool = False) -> None:
+        self.name, self.after, self.prefix = name, after, prefix
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != self.name:
+        if not (fullname.startswith(self.name + ".") if self.prefix else fullname == self.name):
             return None
-        sys.meta_path.remove(self)  # one shot; also avoids finding ourselves below
+        if not self.prefix:
+            sys.meta_path.remove(self)  # one shot
         for finder in sys.meta_path:
+            if finder is self:
+                continue
             spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
             if spec is not None and spec.loader is not None:
                 spec.loader = _RegisteringLoader(spec.loader, self.after)
@@ -81,23 +108,25 @@ class _ImportFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def _when_imported(name: str, after: Callable[[], None]) -> None:
-    """``after()`` now if module ``name`` is loaded, else right after its first import."""
-    if name in sys.modules:
-        after()
-    elif not any(isinstance(f, _ImportFinder) and f.name == name for f in sys.meta_path):
-        sys.meta_path.insert(0, _ImportFinder(name, after))
+def _when_imported(name: str, after: Callable[[str], None], prefix: bool = False) -> None:
+    """``after(name)`` now if module ``name`` is loaded, else right after its first import (``prefix``:
+    after each import of a module below ``name``, always)."""
+    if name in sys.modules and not prefix:
+        after(name)
+    elif not any(isinstance(f, _ImportFinder) and (f.name, f.prefix) == (name, prefix) for f in sys.meta_path):
+        sys.meta_path.insert(0, _ImportFinder(name, after, prefix))
 
 
 def install_import_hooks() -> None:
     """Register kerasinit with Keras and tf_keras now if they are loaded, else right after their first import."""
-    _when_imported("keras", register_with_keras)
-    _when_imported("tf_keras", register_with_tf_keras)
+    _when_imported("kerasinit", _after_kerasinit_module, prefix=True)
+    _when_imported("keras", lambda _: register_with_keras())
+    _when_imported("tf_keras", lambda _: register_with_tf_keras())
 
 
 def install_tf_keras_hook() -> None:
     """Register with tf_keras now if it is loaded, else right after it is first imported."""
-    _when_imported("tf_keras", register_with_tf_keras)
+    _when_imported("tf_keras", lambda _: register_with_tf_keras())
 
 
 __all__ = ["KERAS_REGISTRANTS", "install_import_hooks", "install_tf_keras_hook", "register_with_keras",
