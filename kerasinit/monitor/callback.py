@@ -20,10 +20,14 @@ from kerasinit.backend import ProbeSpec, build_probe_function, check_probe
 from kerasinit.layers import iter_layers, main_weight
 from kerasinit.monitor import stats
 from kerasinit.monitor.probe import Probe, probe_from_fit, resolve_probe, validate_probe
+from kerasinit.monitor.tracking import Entry, ProbeNet, plan
 from kerasinit.monitor.writers import HistogramEntry, MonitorHistory, Writer, make_writer
 
 TRACKABLE: tuple[str, ...] = stats.KINDS
 ON_ANOMALY: tuple[str, ...] = ("warn", "stop", "ignore")
+#: ``training=`` values: the probe's mode, or "auto" (training mode iff the model has a trainable
+#: BatchNormalization layer).
+TRAINING: tuple[Any, ...] = ("auto", True, False)
 
 
 class VarianceAnomalyWarning(UserWarning):
@@ -34,50 +38,6 @@ def kernel_of(layer: Any) -> Any | None:
     """The layer's main weight (its kernel, depthwise kernel or embeddings; :func:`kerasinit.layers.main_weight`) or None."""
     weight = main_weight(layer)
     return None if weight is None else weight.variable
-
-
-def _is_graph_model(model: Any) -> bool:
-    """Sequential and functional models have a symbolic graph whose layer outputs can be reached."""
-    try:
-        return bool(getattr(model, "inputs", None)) and bool(getattr(model, "outputs", None))
-    except (AttributeError, ValueError):
-        return False
-
-
-def _graph_inputs(model: Any) -> Any:
-    """The model's symbolic inputs in the structure its ``call`` expects."""
-    try:
-        return model.input
-    except (AttributeError, ValueError):
-        inputs = model.inputs
-        return inputs[0] if len(inputs) == 1 else inputs
-
-
-def _graph_outputs(model: Any) -> Any:
-    try:
-        return model.output
-    except (AttributeError, ValueError):
-        outputs = model.outputs
-        return outputs[0] if len(outputs) == 1 else outputs
-
-
-def _graph_nodes(model: Any, layer: Any) -> list[Any] | None:
-    """The nodes (calls) of ``layer`` in ``model``'s graph, or None if the graph cannot be read.
-
-    ``layer.output`` is not enough: it is the layer's first call ever, which for a reloaded
-    Sequential model is a call outside the model's graph, and it hides shared layers.
-    """
-    graph = getattr(model, "_functional", None)
-    if graph is None:
-        graph = model
-    by_depth = getattr(graph, "_nodes_by_depth", None)
-    if not isinstance(by_depth, dict):
-        return None
-    return [node for nodes in by_depth.values() for node in nodes if getattr(node, "operation", None) is layer]
-
-
-def _single(outputs: Any) -> Any:
-    return outputs[0] if isinstance(outputs, list | tuple) and len(outputs) == 1 else outputs
 
 
 def _is_probability_layer(layer: Any) -> bool:
@@ -94,7 +54,8 @@ class VarianceMonitor(keras.callbacks.Callback):
 
     At each record the monitor adds one row per (layer, kind) to :attr:`history`, with
     ``epoch`` = completed epochs, ``step`` = optimizer iterations, ``depth`` = the layer's index
-    among the tracked layers, and the statistics of :mod:`kerasinit.monitor.stats`:
+    among the tracked layers, ``probe_training`` = the probe's mode (see ``training``), and the
+    statistics of :mod:`kerasinit.monitor.stats`:
 
     * ``"weights"``: mean, std, var, min, max, zero_fraction of the layer kernel;
     * ``"activations"``: mean, std, var, min, max, p98_abs (Glorot & Bengio 2010, Fig. 3),
@@ -107,11 +68,20 @@ class VarianceMonitor(keras.callbacks.Callback):
     A record is taken before the first batch of training (step 0 on a fresh run), at the end of
     every epoch (``every_epoch``) and every ``every_n_batches`` optimizer steps.
 
+    What is tracked (:attr:`tracked_layers`, :mod:`kerasinit.monitor.tracking`): every layer, at
+    any depth, with a weight in :mod:`kerasinit.layers`' table. Nested models are walked (a
+    ``keras.applications`` backbone's layers are named by path, ``"backbone/Conv1"``, and their
+    outputs read inside the backbone's graph); an LSTM/GRU records its cell's kernel under its own
+    name with its output, and ``name/recurrent_kernel``; a MultiHeadAttention its projections
+    (``mha/query``, ``mha/key``, ``mha/value``, ``mha/attention_output``) and its output under
+    ``mha``. Whatever cannot be read is listed with its reason in :attr:`skipped_layers`.
+
     Args:
         probe: ``"auto"`` (the first training batch, kept fixed), an ``(x, y)`` pair, a PyDataset
             or an iterable of batches such as a ``tf.data.Dataset`` (its first batch).
-        layers: names or layer objects to track (top-level layers of the model); default: every
-            layer that owns a kernel (Dense, Conv, Embedding, ...).
+        layers: names or layer objects to track; layers of nested models by path
+            (``"backbone/Conv1"``); a nested model named as a whole is recorded as its output.
+            Default: every layer that owns a kernel (Dense, Conv, Embedding, RNN, attention, ...).
         track: any of ``"weights"``, ``"activations"``, ``"gradients"``, ``"output_gradients"``.
         every_n_batches: also record every N optimizer steps (None: only per epoch).
         every_epoch: record at the end of every epoch.
@@ -123,9 +93,23 @@ class VarianceMonitor(keras.callbacks.Callback):
         std_ratio_bounds: the anomaly bounds of std(activations of the last hidden tracked layer) /
             std(activations of the first one); the model's output layers and softmax/sigmoid layers
             are left out of the ratio (:attr:`ratio_layers`), so a probability head whose std is
-            ~0 at initialization raises no false alarm; nor is the ratio judged while a
-            BatchNormalization layer still has its initial moving statistics (the probe runs in
-            inference mode, where those normalize nothing).
+            ~0 at initialization raises no false alarm.
+        training: the mode of the probe pass. ``True``: training mode, the forward pass the
+            optimizer differentiates (BatchNormalization normalizes with the probe batch's own
+            statistics; dropout is active with the same masks at every record); ``False``:
+            inference mode (BatchNormalization uses its moving statistics, dropout is off);
+            ``"auto"`` (default): training mode iff the model has a trainable BatchNormalization
+            layer, else inference mode. Why: the moving statistics trail the weights (momentum
+            0.99: ~100 steps), so early in training an inference-mode probe of a BN network
+            measures statistics the network never trains on (MobileNetV2 after 2 steps: its
+            last conv's std 0.0004 in inference mode, 0.4 in training mode, a vanished-signal
+            false alarm); without BN the two modes differ only by dropout and noise layers, and
+            inference mode is their deterministic version. The probe never changes training: the
+            model's non-trainable state (BN moving statistics, dropout seed states) is restored
+            after each training-mode pass (on JAX the pass is stateless anyway). The mode is
+            :attr:`probe_training` and every record's ``probe_training`` column. In inference
+            mode the ratio is not judged while a BatchNormalization layer still has its initial
+            moving statistics (they normalize nothing yet), and an alarm says the mode.
 
     Subclassed models have no graph from which inner layer outputs can be read: their weights and
     kernel gradients are recorded, their activations are skipped with a warning naming the layers
@@ -148,6 +132,7 @@ class VarianceMonitor(keras.callbacks.Callback):
         on_anomaly: str = "warn",
         histogram_bins: int = 50,
         std_ratio_bounds: tuple[float, float] = (1e-3, 1e3),
+        training: bool | str = "auto",
     ) -> None:
         super().__init__()
         validate_probe(probe)
@@ -174,8 +159,11 @@ class VarianceMonitor(keras.callbacks.Callback):
             raise ValueError(f"std_ratio_bounds must be a pair (low, high) of numbers; got {std_ratio_bounds!r}") from None
         if not 0 < low < high:
             raise ValueError(f"std_ratio_bounds must be (low, high) with 0 < low < high; got {std_ratio_bounds!r}")
+        if not (training == "auto" if isinstance(training, str) else isinstance(training, bool)):
+            raise ValueError(f"training must be one of {list(TRAINING)}; got {training!r}")
         if isinstance(writers, str):
             writers = [writers]
+        self.training = training
         self._probe_spec = probe
         self._layer_spec = None if layers is None else list(layers)
         self.track: tuple[str, ...] = tuple(k for k in TRACKABLE if k in track)
@@ -196,14 +184,19 @@ class VarianceMonitor(keras.callbacks.Callback):
         self.skipped_layers: dict[str, str] = {}
         #: Names of the tracked layers in depth order.
         self.tracked_layers: list[str] = []
+        #: The probe's mode once prepared (``training`` resolved): True = training mode.
+        self.probe_training: bool | None = None
         #: Probe evaluations run (each is one forward and, with gradients, one backward pass).
         self.probe_passes = 0
         self.probe: Probe | None = None
         self._prepared_for: Any = None
         self._run: Any = None
-        self._act_layers: list[Any] = []
+        self._act_entries: list[Entry] = []
         self.ratio_layers: list[str] = []
-        self._kernel_layers: list[Any] = []
+        self._kernel_entries: list[Entry] = []
+        self._batchnorms: list[Any] = []
+        self._state: list[Any] = []
+        self._seeds: list[tuple[Any, np.ndarray]] = []
         self._depth: dict[str, int] = {}
         self._epoch = 0
         self._epoch_start_step = 0
@@ -216,23 +209,6 @@ class VarianceMonitor(keras.callbacks.Callback):
             self.on_train_batch_end = self._record_every_n_batches  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ setup
-    def _select_layers(self, model: Any) -> list[Any]:
-        candidates = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-        if self._layer_spec is None:
-            return [layer for layer in candidates if kernel_of(layer) is not None]
-        by_name = {layer.name: layer for layer in candidates}
-        chosen, unknown = [], []
-        for item in self._layer_spec:
-            name = item if isinstance(item, str) else item.name
-            if name not in by_name or (not isinstance(item, str) and by_name[name] is not item):
-                unknown.append(name)
-            else:
-                chosen.append(by_name[name])
-        if unknown:
-            raise ValueError(f"layers: unknown layer names {unknown}; the model's layers are {sorted(by_name)}")
-        order = {id(layer): i for i, layer in enumerate(candidates)}
-        return sorted(dict.fromkeys(chosen), key=lambda layer: order[id(layer)])
-
     @staticmethod
     def _data_loss(model: Any) -> tuple[Any, bool]:
         """The compiled loss as ``(y, y_pred, sample_weight) -> scalar`` and whether the model's
@@ -256,6 +232,13 @@ class VarianceMonitor(keras.callbacks.Callback):
 
         return single, True
 
+    def _resolve_training(self) -> bool:
+        """``training`` with "auto" resolved: training mode iff a trainable BatchNormalization layer
+        (one that normalizes with batch statistics in fit's forward pass) is in the model."""
+        if self.training != "auto":
+            return bool(self.training)
+        return any(layer.trainable for layer in self._batchnorms)
+
     def _prepare(self, model: Any) -> None:
         """Choose layers, build the probe model and the compiled probe function (once per model)."""
         if self._prepared_for is model:
@@ -263,75 +246,54 @@ class VarianceMonitor(keras.callbacks.Callback):
         if self.probe is not None and not all(layer.built for layer in model.layers):
             # a subclassed model may reach fit() with unbuilt sublayers: build them on one example
             model(keras.tree.map_structure(lambda a: a[:1], self.probe.x), training=False)
-        layers = self._select_layers(model)
+        entries = plan(model, self._layer_spec)
         self.skipped_layers = {}
         wants_acts = "activations" in self.track or "output_gradients" in self.track
-        act_layers: list[Any] = []
-        act_tensors: list[Any] = []
-        graph = _is_graph_model(model)
+        act_entries: list[Entry] = []
         if wants_acts:
-            for layer in layers:
-                if not graph:
-                    self.skipped_layers[layer.name] = (
-                        "subclassed model: its layer outputs are not reachable without a functional graph "
-                        "(weights and kernel gradients are still recorded)"
-                    )
+            for entry in entries:
+                if not entry.activation:
                     continue
-                nodes = _graph_nodes(model, layer)
-                if nodes is not None and len(nodes) != 1:
-                    self.skipped_layers[layer.name] = (
-                        f"shared layer called {len(nodes)} times in the graph; its output is ambiguous"
-                        if nodes
-                        else "layer is not part of the model's graph"
-                    )
-                    continue
-                try:
-                    tensor = _single(nodes[0].outputs) if nodes is not None else layer.output
-                except (AttributeError, ValueError, RuntimeError) as err:
-                    self.skipped_layers[layer.name] = f"output not reachable ({err})"
-                    continue
-                if isinstance(tensor, list | tuple | dict):
-                    self.skipped_layers[layer.name] = "layer has several outputs"
-                    continue
-                act_layers.append(layer)
-                act_tensors.append(tensor)
+                if entry.site.tensor is None:
+                    self.skipped_layers[entry.name] = entry.site.reason or "output not reachable"
+                else:
+                    act_entries.append(entry)
         if self.skipped_layers:
-            details = "; ".join(f"'{n}': {why}" for n, why in self.skipped_layers.items())
-            warnings.warn(f"VarianceMonitor skips the activations of {len(self.skipped_layers)} layer(s): {details}", stacklevel=2)
-        kernel_layers = [layer for layer in layers if kernel_of(layer) is not None]
-        if not act_layers and not kernel_layers:
+            names = list(self.skipped_layers.items())
+            details = "; ".join(f"'{n}': {why}" for n, why in names[:10])
+            more = f"; and {len(names) - 10} more (see skipped_layers)" if len(names) > 10 else ""
+            warnings.warn(f"VarianceMonitor skips the activations of {len(names)} layer(s): {details}{more}", stacklevel=2)
+        kernel_entries = [entry for entry in entries if entry.weight is not None]
+        if not act_entries and not kernel_entries:
             raise ValueError(
-                f"layers: nothing to record; the selected layers {[layer.name for layer in layers]} have no "
+                f"layers: nothing to record; the selected layers {sorted({e.site.path for e in entries})} have no "
                 "kernel and no reachable output"
             )
-        self._act_layers = act_layers
-        self._kernel_layers = kernel_layers
-        outputs = {id(t) for t in keras.tree.flatten(model.outputs)} if graph else set()
+        self._act_entries = act_entries
+        self._kernel_entries = kernel_entries
         #: layers whose activations the std ratio compares: hidden layers, not the model's outputs nor
         #: probability layers (a softmax head can have std 0 at initialization on a healthy model)
-        self.ratio_layers = [layer.name for layer, tensor in zip(act_layers, act_tensors, strict=True)
-                             if id(tensor) not in outputs and not _is_probability_layer(layer)]
+        self.ratio_layers = [e.name for e in act_entries if not e.site.is_output and not _is_probability_layer(e.layer)]
         self._batchnorms = [layer for layer in iter_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
-        tracked = [layer for layer in layers if layer in act_layers or layer in kernel_layers]
-        self.tracked_layers = [layer.name for layer in tracked]
+        self.probe_training = self._resolve_training()
+        kept = {id(e) for e in act_entries} | {id(e) for e in kernel_entries}
+        self.tracked_layers = list(dict.fromkeys(e.name for e in entries if id(e) in kept))
         self._depth = {name: i for i, name in enumerate(self.tracked_layers)}
+        net = ProbeNet(model, act_entries, self.probe_training)
+        # what a training-mode pass may change (BN moving statistics, seed states...), restored after
+        # it; dropout seeds are also set to their values now before each pass: the same masks every record
+        self._state = list(net.non_trainable_variables) if self.probe_training else []
+        self._seeds = [(sg.state, np.array(to_numpy(sg.state), copy=True)) for layer in iter_layers(model)
+                       for sg in getattr(layer, "_seed_generators", ())] if self.probe_training else []
 
-        if graph:
-            net = keras.Model(_graph_inputs(model), (_graph_outputs(model), act_tensors))
+        def split(outputs: Any) -> tuple[Any, list[Any]]:
+            return outputs[0], list(outputs[1])
 
-            def split(outputs: Any) -> tuple[Any, list[Any]]:
-                return outputs[0], list(outputs[1])
-        else:
-            net = model
-
-            def split(outputs: Any) -> tuple[Any, list[Any]]:
-                return outputs, []
-
-        kernels = [kernel_of(layer) for layer in kernel_layers] if "gradients" in self.track else []
+        kernels = [e.weight.variable for e in kernel_entries] if "gradients" in self.track else []
         spec = ProbeSpec(net=net, split=split, kernels=kernels, output_gradients="output_gradients" in self.track)
         if spec.needs_gradients:
             spec.data_loss, spec.add_model_losses = self._data_loss(model)
-        needs_eval = spec.needs_gradients or ("activations" in self.track and act_layers)
+        needs_eval = spec.needs_gradients or ("activations" in self.track and act_entries)
         self._run = build_probe_function(spec) if needs_eval else None
         self._prepared_for = model
 
@@ -356,33 +318,34 @@ class VarianceMonitor(keras.callbacks.Callback):
         rows: list[dict[str, Any]] = []
         hists: list[HistogramEntry] = []
 
+        mode = {"probe_training": self.probe_training}
+
         def add(name: str, kind: str, values: dict[str, Any], raw: np.ndarray) -> None:
-            rows.append({"epoch": epoch, "step": step, "layer": name, "depth": self._depth[name], "kind": kind, **values})
+            rows.append({"epoch": epoch, "step": step, "layer": name, "depth": self._depth[name], "kind": kind, **values, **mode})
             if self.keep_histograms:
                 hists.append(self._histogram(epoch, step, name, kind, raw))
 
-        weights = {layer.name: to_numpy(kernel_of(layer)) for layer in self._kernel_layers}
+        weights = {e.name: to_numpy(e.weight.variable) for e in self._kernel_entries}
         if "weights" in self.track:
             for name, w in weights.items():
                 add(name, "weights", stats.weight_stats(w), w)
         if self._run is not None:
             probe = self.probe
-            acts, kernel_grads, output_grads = self._run(probe.x, probe.y, probe.sample_weight)
-            self.probe_passes += 1
+            acts, kernel_grads, output_grads = self._probe_pass(probe)
             if "activations" in self.track:
-                for layer, act in zip(self._act_layers, acts, strict=True):
+                for entry, act in zip(self._act_entries, acts, strict=True):
                     a = to_numpy(act)
-                    add(layer.name, "activations", stats.activation_stats(a, stats.activation_name(layer)), a)
-            for layer, grad in zip(self._kernel_layers, kernel_grads, strict=False):
+                    add(entry.name, "activations", stats.activation_stats(a, stats.activation_name(entry.layer)), a)
+            for entry, grad in zip(self._kernel_entries, kernel_grads, strict=False):
                 if grad is None:
                     continue
                 g = to_numpy(grad)
-                add(layer.name, "gradients", stats.gradient_stats(g, weights[layer.name]), g)
-            for layer, grad in zip(self._act_layers, output_grads, strict=False):
+                add(entry.name, "gradients", stats.gradient_stats(g, weights[entry.name]), g)
+            for entry, grad in zip(self._act_entries, output_grads, strict=False):
                 if grad is None:
                     continue
                 g = to_numpy(grad)
-                add(layer.name, "output_gradients", stats.gradient_stats(g), g)
+                add(entry.name, "output_gradients", stats.gradient_stats(g), g)
         kind_order = {k: i for i, k in enumerate(stats.KINDS)}
         rows.sort(key=lambda r: (kind_order[r["kind"]], r["depth"]))
         added = self.history.extend(rows)
@@ -395,14 +358,30 @@ class VarianceMonitor(keras.callbacks.Callback):
         self._check(epoch, step, added)
         return added
 
+    def _probe_pass(self, probe: Probe) -> tuple[list[Any], list[Any], list[Any]]:
+        """One probe evaluation. In training mode the seed states are set to their values at
+        preparation (the same dropout masks at every record) and every non-trainable variable the
+        pass may update (BN moving statistics, seed states) is restored afterwards, so the probe
+        leaves training exactly as it was."""
+        saved = [(v, np.array(to_numpy(v), copy=True)) for v in self._state]  # torch's numpy() is a view
+        try:
+            for variable, value in self._seeds:
+                variable.assign(value)
+            out = self._run(probe.x, probe.y, probe.sample_weight)
+        finally:
+            for variable, value in saved:
+                variable.assign(value)
+        self.probe_passes += 1
+        return out
+
     def _uncalibrated_batchnorm(self) -> bool:
         """Whether a BatchNormalization layer still holds its initial moving statistics (0 and 1).
 
-        The probe runs in inference mode, where such a layer normalizes nothing: the signal of a
+        In inference mode (``training=False``) such a layer normalizes nothing: the signal of a
         fresh BN network (MobileNetV2, ResNet) then vanishes through depth although training sees
         normalized activations. The std ratio is not judged until the statistics have moved.
         """
-        for layer in getattr(self, "_batchnorms", []):
+        for layer in self._batchnorms:
             if not (np.all(to_numpy(layer.moving_mean) == 0) and np.all(to_numpy(layer.moving_variance) == 1)):
                 continue
             return True
@@ -416,15 +395,19 @@ class VarianceMonitor(keras.callbacks.Callback):
                 messages.append(f"{row['kind']} of layer '{row['layer']}' contain NaN/Inf ({numbers})")
         hidden = set(self.ratio_layers)
         acts = sorted((r for r in rows if r["kind"] == "activations" and r["layer"] in hidden), key=lambda r: r["depth"])
-        if len(acts) >= 2 and not self._uncalibrated_batchnorm():
+        if len(acts) >= 2 and (self.probe_training or not self._uncalibrated_batchnorm()):
             first, last = acts[0], acts[-1]
             s0, s1 = first["std"], last["std"]
             ratio = s1 / s0 if s0 > 0 else (float("inf") if s1 > 0 else float("nan"))
             low, high = self.std_ratio_bounds
             if np.isfinite(s0) and np.isfinite(s1) and not low <= ratio <= high:
+                hint = ""
+                if not self.probe_training and self._batchnorms:
+                    hint = (" (probe in inference mode: BatchNormalization uses its moving statistics, which trail "
+                            "the weights early in training; training=True measures what training sees)")
                 messages.append(
                     f"activation std ratio last/first layer = {ratio:.3g} ('{last['layer']}' std={s1:.3g} / "
-                    f"'{first['layer']}' std={s0:.3g}) is outside [{low:g}, {high:g}]"
+                    f"'{first['layer']}' std={s0:.3g}) is outside [{low:g}, {high:g}]{hint}"
                 )
         if not messages:
             return

@@ -40,7 +40,12 @@ STAT_COLUMNS: tuple[str, ...] = (
     "norm",
     "grad_weight_rms_ratio",
 )
-COLUMNS: tuple[str, ...] = KEY_COLUMNS + STAT_COLUMNS
+#: What a record says about how it was taken: ``probe_training`` = whether the probe pass ran the
+#: model in training mode (BatchNormalization on the probe batch's statistics, dropout active with
+#: fixed masks) or in inference mode (see ``VarianceMonitor(training=...)``). Files written before
+#: this column existed load without it.
+INFO_COLUMNS: tuple[str, ...] = ("probe_training",)
+COLUMNS: tuple[str, ...] = KEY_COLUMNS + STAT_COLUMNS + INFO_COLUMNS
 
 #: The kinds of record, in the order they are taken at one step.
 KINDS: tuple[str, ...] = ("weights", "activations", "gradients", "output_gradients")

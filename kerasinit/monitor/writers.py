@@ -2,7 +2,10 @@
 
 A record is a flat dict with the columns of :data:`kerasinit.monitor.stats.COLUMNS`; its key is
 ``(epoch, step, layer, kind)`` where ``step`` is the optimizer's iteration count (it survives
-checkpoints) and ``epoch`` the number of completed epochs when the record was taken.
+checkpoints) and ``epoch`` the number of completed epochs when the record was taken. Its
+``probe_training`` column says in which mode the probe ran (files written before that column
+existed load without it; a CSV file with the older header is appended to in its own layout, with
+a warning).
 
 Resume rule: a file writer opened on an existing file reads the keys already in it and appends
 only records whose key is absent, so a resumed run (``initial_epoch=k`` after restoring weights and
@@ -17,13 +20,17 @@ import csv
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from kerasinit.monitor.stats import COLUMNS
+from kerasinit.monitor.stats import COLUMNS, INFO_COLUMNS, KEY_COLUMNS, STAT_COLUMNS
+
+#: The CSV header of files written before :data:`INFO_COLUMNS` existed.
+LEGACY_COLUMNS: tuple[str, ...] = KEY_COLUMNS + STAT_COLUMNS
 
 Key = tuple[int, int, str, str]
 
@@ -79,12 +86,15 @@ class MonitorHistory:
         return key in self._keys
 
     def to_pandas(self) -> Any:
-        """A ``pandas.DataFrame`` with one column per :data:`COLUMNS` entry (missing stats NaN)."""
+        """A ``pandas.DataFrame`` with one column per :data:`COLUMNS` entry (missing stats NaN;
+        ``probe_training`` a nullable boolean, missing for records loaded from older files)."""
         import pandas as pd
 
         frame = pd.DataFrame.from_records(self.records, columns=list(COLUMNS))
-        for column in COLUMNS[5:]:
+        for column in STAT_COLUMNS:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        for column in INFO_COLUMNS:
+            frame[column] = frame[column].astype("boolean")
         return frame
 
 
@@ -186,23 +196,35 @@ class CSVWriter(_FileWriter):
     NaN is written as ``nan`` and infinities as ``inf``/``-inf`` so anomalies survive the file.
     """
 
+    columns: tuple[str, ...] = COLUMNS
+
     def _existing(self) -> list[dict[str, Any]]:
         with open(self.path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if reader.fieldnames is not None and tuple(reader.fieldnames) != COLUMNS:
+            header = None if reader.fieldnames is None else tuple(reader.fieldnames)
+            if header == LEGACY_COLUMNS:
+                self.columns = LEGACY_COLUMNS
+                warnings.warn(
+                    f"{self.path}: appending to a monitor CSV written without the columns {list(INFO_COLUMNS)}; "
+                    "the appended rows keep that file's layout and do not say in which mode the probe ran",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            elif header is not None and header != COLUMNS:
                 raise ValueError(
-                    f"{self.path}: existing CSV header {reader.fieldnames} does not match the monitor's columns {list(COLUMNS)}"
+                    f"{self.path}: existing CSV header {list(header)} does not match the monitor's columns {list(COLUMNS)}"
                 )
             return list(reader)
 
     def _start(self, fresh: bool) -> None:
         self._csv = csv.writer(self._fh)
         if fresh:
+            self.columns = COLUMNS
             self._csv.writerow(COLUMNS)
 
     def _emit(self, record: dict[str, Any]) -> None:
         row = []
-        for column in COLUMNS:
+        for column in self.columns:
             value = record.get(column)
             if isinstance(value, float | np.floating):
                 value = repr(float(value))
@@ -232,6 +254,19 @@ def _parse(value: Any) -> Any:
     return float(value)
 
 
+def _parse_flag(value: Any, column: str, path: str) -> bool | None:
+    """A boolean column: ``True``/``False`` in CSV, ``true``/``false`` in JSON, empty/null if unknown."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if value in ("True", "true", "1"):
+        return True
+    if value in ("False", "false", "0"):
+        return False
+    raise ValueError(f"{path}: column {column!r} must be True/False or empty; got {value!r}")
+
+
 def load_history(path: str | os.PathLike[str]) -> MonitorHistory:
     """Read a CSV (``.csv``) or JSON lines file written by the monitor back into a history."""
     path = os.fspath(path)
@@ -250,10 +285,14 @@ def load_history(path: str | os.PathLike[str]) -> MonitorHistory:
             "depth": int(row["depth"]),
             "kind": str(row["kind"]),
         }
-        for column in COLUMNS[5:]:
+        for column in STAT_COLUMNS:
             value = _parse(row.get(column))
             if value is not None:
                 record[column] = value
+        for column in INFO_COLUMNS:
+            flag = _parse_flag(row.get(column), column, path)
+            if flag is not None:
+                record[column] = flag
         records.append(record)
     return MonitorHistory(records)
 
