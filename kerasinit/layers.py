@@ -190,6 +190,36 @@ def main_weight(layer: Any, preference: Sequence[str] = (KERNEL, DEPTHWISE, EMBE
     return None
 
 
+def functional_graph(model: Any) -> Any:
+    """The Functional object holding ``model``'s graph (a Sequential keeps one inside), or None (subclassed).
+
+    The one place kerasinit reads Keras's graph internals (``_functional``, ``_nodes_by_depth``,
+    ``_run_through_graph``): monitor probes and LSUV run a batch through a model layer by layer.
+    """
+    if hasattr(model, "_nodes_by_depth"):
+        return model
+    inner = getattr(model, "_functional", None)
+    return inner if hasattr(inner, "_nodes_by_depth") else None
+
+
+def graph_nodes(model: Any, layer: Any) -> list[Any] | None:
+    """The nodes (calls) of ``layer`` in ``model``'s graph, or None if the graph cannot be read.
+
+    ``layer.output`` is not enough: it is the layer's first call ever, which for a reloaded
+    Sequential model is a call outside the model's graph, and it hides shared layers.
+    """
+    graph = functional_graph(model)
+    if graph is None:
+        return None
+    return [node for nodes in graph._nodes_by_depth.values() for node in nodes if getattr(node, "operation", None) is layer]
+
+
+def run_graph(graph: Any, inputs: Any, operation_fn: Any) -> Any:
+    """Run ``inputs`` through a :func:`functional_graph` as Keras does, each layer ``op`` called as
+    ``operation_fn(op)(*args, **kwargs)`` (a hook that may record or change what the layer does)."""
+    return graph._run_through_graph(graph._standardize_inputs(inputs), operation_fn=operation_fn)
+
+
 #: MultiHeadAttention's projections, in data order.
 ATTENTION_PARTS = ("query", "key", "value", "output")
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import keras
 
-from kerasinit.layers import LayerWeight, layer_weights, main_weight
+from kerasinit.layers import LayerWeight, functional_graph, graph_nodes, layer_weights, main_weight
 
 SUBCLASSED = (
     "subclassed model: its layer outputs are not reachable without a functional graph "
@@ -78,24 +78,6 @@ def is_graph_model(model: Any) -> bool:
         return False
 
 
-def _graph(model: Any) -> Any:
-    """The Functional object that holds ``model``'s graph (a Sequential keeps one inside)."""
-    inner = getattr(model, "_functional", None)
-    return model if inner is None else inner
-
-
-def graph_nodes(model: Any, layer: Any) -> list[Any] | None:
-    """The nodes (calls) of ``layer`` in ``model``'s graph, or None if the graph cannot be read.
-
-    ``layer.output`` is not enough: it is the layer's first call ever, which for a reloaded
-    Sequential model is a call outside the model's graph, and it hides shared layers.
-    """
-    by_depth = getattr(_graph(model), "_nodes_by_depth", None)
-    if not isinstance(by_depth, dict):
-        return None
-    return [node for nodes in by_depth.values() for node in nodes if getattr(node, "operation", None) is layer]
-
-
 def _single(outputs: Any) -> Any:
     return outputs[0] if isinstance(outputs, list | tuple) and len(outputs) == 1 else outputs
 
@@ -138,7 +120,7 @@ def sites(model: Any) -> list[Site]:
 
     def walk(container: Any, prefix: str, chain: tuple[Any, ...] | None, reason: str | None,
              container_out: bool) -> None:
-        outputs = {id(t) for t in keras.tree.flatten(_graph(container).outputs)} if chain is not None else set()
+        outputs = {id(t) for t in keras.tree.flatten(functional_graph(container).outputs)} if chain is not None else set()
         for layer in _children(container):
             if id(layer) in seen:
                 continue
@@ -274,7 +256,7 @@ class GraphRun(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs: Any, training: Any = None, mask: Any = None) -> tuple[Any, list[Any]]:
-        graph = _graph(self.model)
+        graph = functional_graph(self.model)
         captures, nested = self._state.captures, self._state.nested
         found: dict[str, Any] = {}
 

@@ -38,9 +38,11 @@ from kerasinit.layers import (
     EMBEDDING,
     KERNEL,
     POINTWISE,
+    functional_graph,
     iter_layers,
     layer_weights,
     main_weight,
+    run_graph,
 )
 
 _L = keras.layers
@@ -102,14 +104,6 @@ def _why_not(layer: keras.layers.Layer) -> str | None:
             f"{', '.join(sorted({c.__name__ for c in SUPPORTED}))})")
 
 
-def _graph(model: keras.Model) -> Any:
-    """The Functional graph of a functional or Sequential model, or None (subclassed)."""
-    if hasattr(model, "_nodes_by_depth"):
-        return model
-    inner = getattr(model, "_functional", None)
-    return inner if hasattr(inner, "_nodes_by_depth") else None
-
-
 def _float_std(batch: Any) -> float | None:
     """The std of the batch's float arrays (the scale a vanished signal is measured against)."""
     arrays = [np.asarray(to_numpy(x)) for x in keras.tree.flatten(batch)]
@@ -148,7 +142,7 @@ def lsuv(
         inputs = model.inputs
     except (AttributeError, ValueError):
         inputs = None
-    graph = _graph(model)
+    graph = functional_graph(model)
     if not inputs or graph is None:
         raise ValueError(
             "lsuv: argument `model` must be a Sequential (with an Input) or functional model: LSUV runs the batch "
@@ -232,7 +226,7 @@ def lsuv(
                 if not op.trainable:
                     skip(name, op, "not trainable (frozen weights are left as they are)")
                     return op(*args, **kwargs)
-                nested = _graph(op) if isinstance(op, keras.Model) else None
+                nested = functional_graph(op) if isinstance(op, keras.Model) else None
                 if isinstance(op, keras.Model) and nested is None:
                     skip(name, op, "subclassed model: it has no graph to run the batch up to its layers "
                                    "(its kernels are left as they are)")
@@ -251,7 +245,7 @@ def lsuv(
 
             return call
 
-        outputs = graph._run_through_graph(graph._standardize_inputs(inputs), operation_fn=operation_fn)
+        outputs = run_graph(graph, inputs, operation_fn)
         return outputs[0] if isinstance(outputs, list | tuple) and len(outputs) == 1 else outputs
 
     for layer in model.layers:
