@@ -23,8 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from kerasinit._validation import check_int
 from kerasinit.experiments.datasets import load
 from kerasinit.experiments.models import instantiate
@@ -172,8 +170,7 @@ def run_prune_at_init(
                                            distribution=distribution, seed=seed,
                                            iterations=iterations if SCORES[method].iterative else None,
                                            ablation=ablation, loss=chosen.loss)
-                    masks = pruner.get_masks()
-                    collapsed = [name for name, m in masks.items() if not np.any(m)]
+                    collapsed = list(pruner.collapsed)  # the weights the pruner emptied (it warned naming them)
                     run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
                                 learning_rate=learning_rate, loss=chosen.loss)
                     status = run.status(ds.chance)
