@@ -11,8 +11,13 @@
   and the network allows, else a ValueError says which file to place where. The official test
   split is kept; validation is a stratified ``val_fraction`` of the training split;
 - ``"path/to/file.npz"``: keys ``x``/``X`` and ``y``, or ``x_train``, ``y_train``, ``x_test``,
-  ``y_test`` (and optionally ``x_val``, ``y_val``);
-- ``"path/to/file.csv"``: a header row; the target is the ``label`` or ``y`` column, else the last;
+  ``y_test`` (and optionally ``x_val``, ``y_val``); samples keep their shape (vectors, or images
+  (N, H, W, C) / (N, H, W): the zoo's MLPs flatten them, its conv nets take them as they are).
+  A ``.npy`` file holds one array, not features and labels: it is refused with the ``np.savez``
+  call that makes an ``.npz``;
+- ``"path/to/file.csv"``: a header row; the label is the column ``label`` names, else the column
+  named label, target, class or y (case-insensitive, that order), else the last column (with a
+  warning); ``Dataset.label_column`` and ``Dataset.label_rule`` record which and why;
 - a tuple ``(x_train, y_train, x_test, y_test)`` of arrays (any sample shape, e.g. images): the
   validation split is carved from training with ``seed``;
 - a pair ``(train, test)`` of ``tf.data.Dataset`` or ``keras.utils.PyDataset`` objects yielding
@@ -20,23 +25,36 @@
   many times on fixed splits with the same data order for a ticket and its controls), then treated
   like the tuple of arrays.
 
-Tabular sets (built-ins and files) are standardized per feature with the training statistics;
-tuples per input position (``standardize=False`` to keep them as given).
+Tabular sets and files are standardized per feature (per pixel for images) with the training
+statistics; tuples per input position (``standardize=False`` to keep them as given).
+The names and sample shapes of the built-ins live in :mod:`kerasinit.experiments.catalog`.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
-BUILTIN = ("digits", "moons", "circles", "spiral", *KERAS_DATASETS)
-GENERATED = ("moons", "circles", "spiral")
-FILE_SUFFIXES = (".npz", ".csv")
-TARGET_COLUMNS = ("label", "y")
+from kerasinit.experiments.catalog import (
+    DATASETS,
+    FILE_SUFFIXES,
+    GENERATED,
+    KERAS_DATASETS,
+    LABEL_COLUMNS,
+    closest,
+    did_you_mean,
+)
+
+BUILTIN = DATASETS
+TARGET_COLUMNS = LABEL_COLUMNS
+
+
+class LabelColumnWarning(UserWarning):
+    """A CSV's label column was guessed (the last column) or chosen among several label-like names."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,10 @@ class Dataset:
     class_names: tuple[str, ...] = ()
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     scale: np.ndarray = field(default_factory=lambda: np.ones(0), repr=False)
+    #: a CSV's label column and how it was chosen: "given" (``label=``), "found by name" (maybe
+    #: ", over 'y'"), or "last column (...)"; None for other sources
+    label_column: str | None = None
+    label_rule: str | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -81,8 +103,9 @@ class Dataset:
     def __str__(self) -> str:
         s = self.sizes()
         what = f"{self.n_features} features" if len(self.input_shape) == 1 else "x".join(map(str, self.input_shape))
+        label = f", label column: {self.label_column} ({self.label_rule})" if self.label_column is not None else ""
         return (f"{self.name}: {what}, {self.n_classes} classes, "
-                f"train/val/test = {s['train']}/{s['val']}/{s['test']}")
+                f"train/val/test = {s['train']}/{s['val']}/{s['test']}{label}")
 
 
 def load(
@@ -95,6 +118,7 @@ def load(
     test_fraction: float = 0.2,
     standardize: bool = True,
     download: bool = True,
+    label: str | None = None,
 ) -> Dataset:
     """Load a built-in dataset (see the module docstring), a ``.npz``/``.csv`` file or arrays.
 
@@ -103,8 +127,19 @@ def load(
     ``val_fraction`` and ``test_fraction`` are fractions of all samples (sets with their own
     test split keep it; a missing validation split is ``val_fraction / (1 - test_fraction)`` of
     the training data). ``download``: let ``keras.datasets`` fetch a Keras dataset missing from
-    its cache (False: raise at once).
+    its cache (False: raise at once). ``label``: the label column of a ``.csv`` file (default: the
+    column named label, target, class or y, else the last; see ``Dataset.label_column``).
     """
+    if label is not None:
+        if not isinstance(label, str):
+            raise TypeError(f"argument `label` must be a column name (str); received {label!r} "
+                            f"(type {type(label).__name__}).")
+        is_csv = isinstance(name_or_path, str | os.PathLike) and os.fspath(name_or_path).lower().endswith(".csv")
+        if not is_csv:
+            source = os.fspath(name_or_path) if isinstance(name_or_path, str | os.PathLike) else \
+                type(name_or_path).__name__
+            raise ValueError(f"argument `label` names a CSV column; it does not apply to {source!r} (labels of "
+                             ".npz files are their y arrays, of built-ins fixed).")
     if isinstance(name_or_path, Dataset):
         return name_or_path
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
@@ -128,6 +163,8 @@ def load(
     key = text.lower()
     feature_names: tuple[str, ...] | None = None
     splits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    label_column: str | None = None
+    label_rule: str | None = None
     if key == "digits":
         from sklearn.datasets import load_digits
 
@@ -139,28 +176,47 @@ def load(
     elif key in GENERATED:
         x, y = generate(key, n_samples=n_samples, noise=noise, seed=seed)
         name, feature_names = key, ("x1", "x2")
-    elif key.endswith(FILE_SUFFIXES):
+    elif key.endswith((*FILE_SUFFIXES, ".npy")):
         if not os.path.isfile(text):
             raise ValueError(f"argument `name_or_path`: no such file {text!r}.")
         name = os.path.basename(text)
+        if key.endswith(".npy"):
+            raise ValueError(_npy_help(text))
         if key.endswith(".npz"):
             loaded = _read_npz(text)
             if "x" in loaded:
                 x, y = loaded["x"]
             else:
                 splits = {k: _check_xy(xs, ys, f"{name}[{k}]") for k, (xs, ys) in loaded.items()}
-                widths = {k: v[0].shape[1] for k, v in splits.items()}
-                if len(set(widths.values())) != 1:
-                    raise ValueError(f"{name}: splits have different numbers of features: {widths}.")
+                shapes = {k: v[0].shape[1:] for k, v in splits.items()}
+                if len(set(shapes.values())) != 1:
+                    if all(len(v) == 1 for v in shapes.values()):
+                        raise ValueError(f"{name}: splits have different numbers of features: "
+                                         f"{ {k: v[0] for k, v in shapes.items()} }.")
+                    raise ValueError(f"{name}: splits have different sample shapes: {shapes}.")
                 x = np.concatenate([v[0] for v in splits.values()])
                 y = np.concatenate([v[1] for v in splits.values()])
         else:
-            x, y, feature_names = _read_csv(text)
+            x, y, feature_names, label_column, label_rule = _read_csv(text, label)
     else:
         raise ValueError(
             f"argument `name_or_path` must be one of {', '.join(BUILTIN)} or a path ending in .npz or .csv; "
-            f"received {text!r}."
+            f"received {text!r}." + did_you_mean(text, BUILTIN)
         )
+    try:
+        return _finish_table(name, x, y, splits, feature_names, seed, val_fraction, test_fraction, standardize,
+                             label_column, label_rule)
+    except ValueError as exc:
+        if label_column is None:
+            raise
+        raise ValueError(f"{exc} [label column {label_column!r} ({label_rule}); name another with "
+                         "argument `label`]") from exc
+
+
+def _finish_table(name: str, x: Any, y: Any, splits: dict[str, tuple[np.ndarray, np.ndarray]] | None,
+                  feature_names: tuple[str, ...] | None, seed: int, val_fraction: float, test_fraction: float,
+                  standardize: bool, label_column: str | None, label_rule: str | None) -> Dataset:
+    """Check, encode, split and standardize (per feature / per pixel) a built-in table or a file's arrays."""
     x, y = _check_xy(x, y, name)
     class_values, y_all = np.unique(y, return_inverse=True)
     if len(class_values) < 2:
@@ -172,11 +228,11 @@ def load(
         parts = _split_given(encoded, val_fraction / (1.0 - test_fraction), seed, name)
     else:
         parts = _split(x, y_all.astype(np.int64), val_fraction, test_fraction, seed, name)
-    if feature_names is not None and len(feature_names) != x.shape[1]:
+    if feature_names is not None and x.shape[1:] != (len(feature_names),):
         feature_names = None
     (xtr, ytr), (xva, yva), (xte, yte) = parts
-    mean = xtr.mean(axis=0) if standardize else np.zeros(x.shape[1])
-    scale = xtr.std(axis=0) if standardize else np.ones(x.shape[1])
+    mean = xtr.mean(axis=0) if standardize else np.zeros(x.shape[1:])
+    scale = xtr.std(axis=0) if standardize else np.ones(x.shape[1:])
     scale = np.where(scale > 0, scale, 1.0)  # constant features (digits' blank corners) stay 0
 
     def norm(a: np.ndarray) -> np.ndarray:
@@ -184,7 +240,8 @@ def load(
 
     return Dataset(name=name, x_train=norm(xtr), y_train=ytr, x_val=norm(xva), y_val=yva, x_test=norm(xte),
                    y_test=yte, n_classes=len(class_values), feature_names=feature_names,
-                   class_names=class_names, mean=mean, scale=scale)
+                   class_names=class_names, mean=mean, scale=scale, label_column=label_column,
+                   label_rule=label_rule)
 
 
 def generate(name: str, n_samples: int = 1000, noise: float | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +287,48 @@ def _read_npz(path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     )
 
 
-def _read_csv(path: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def _npy_help(path: str) -> str:
+    """Why a .npy file is refused, and the np.savez call that makes a usable .npz."""
+    try:
+        shape = f"one array of shape {np.load(path, mmap_mode='r', allow_pickle=False).shape}"
+    except (OSError, ValueError) as exc:
+        shape = f"one array (unreadable: {exc})"
+    stem = os.path.splitext(path)[0]
+    return (f"{path}: a .npy file holds {shape}, not features and labels. Save them together as an .npz: "
+            f"np.savez({stem + '.npz'!r}, x=features, y=labels), or with your own test split "
+            "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...); features keep their shape "
+            "(N, features) or images (N, H, W[, C]).")
+
+
+def _label_column(path: str, columns: list[str], label: str | None) -> tuple[str, str]:
+    """The label column of a CSV and how it was chosen (see ``Dataset.label_rule``)."""
+    name = os.path.basename(path)
+    if label is not None:
+        if label in columns:
+            return label, "given"
+        near = closest(label, columns, cutoff=0)
+        rest = [c for c in columns if c not in near]
+        listed = near + rest[:max(0, 20 - len(near))]
+        more = f" (and {len(columns) - len(listed)} more)" if len(listed) < len(columns) else ""
+        raise ValueError(f"argument `label`: {label!r} is not a column of {name}; its {len(columns)} columns, "
+                         f"closest first: {', '.join(listed)}{more}.")
+    lowered = [c.strip().lower() for c in columns]
+    named = [columns[lowered.index(t)] for t in TARGET_COLUMNS if t in lowered]
+    if named:
+        if len(named) == 1:
+            return named[0], "found by name"
+        others = " and ".join(repr(c) for c in named[1:])
+        warnings.warn(f"{name}: {named[0]!r} and {others} could both be the label; using {named[0]!r} (preferred "
+                      f"order: {', '.join(TARGET_COLUMNS)}); name it with argument `label`.", LabelColumnWarning,
+                      stacklevel=4)
+        return named[0], f"found by name, over {', '.join(repr(c) for c in named[1:])}"
+    wanted = ", ".join(TARGET_COLUMNS[:-1]) + f" or {TARGET_COLUMNS[-1]}"
+    warnings.warn(f"{name}: no column named {wanted}; using the last column {columns[-1]!r} as the label; name "
+                  "the label column with argument `label`.", LabelColumnWarning, stacklevel=4)
+    return columns[-1], f"last column, none named {wanted}"
+
+
+def _read_csv(path: str, label: str | None = None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str, str]:
     import pandas as pd
 
     try:
@@ -240,8 +338,8 @@ def _read_csv(path: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     columns = [str(c) for c in frame.columns]
     if len(columns) < 2:
         raise ValueError(f"{path}: need at least one feature column and a target column; found columns {columns}.")
-    lowered = [c.strip().lower() for c in columns]
-    target = next((columns[lowered.index(t)] for t in TARGET_COLUMNS if t in lowered), columns[-1])
+    frame.columns = columns
+    target, rule = _label_column(path, columns, label)
     features = [c for c in columns if c != target]
     bad = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
@@ -249,7 +347,7 @@ def _read_csv(path: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     y = frame[target].to_numpy()
     if y.dtype == object and pd.isna(frame[target]).any():
         raise ValueError(f"{path}: target column {target!r} has missing values.")
-    return frame[features].to_numpy(dtype=np.float64), y, tuple(features)
+    return frame[features].to_numpy(dtype=np.float64), y, tuple(features), target, rule
 
 
 def is_pipeline(obj: Any) -> bool:
@@ -286,8 +384,8 @@ def _from_arrays(arrays: Any, seed: int, val_share: float, standardize: bool) ->
     if len(arrays) != 4:
         raise ValueError("argument `name_or_path`: a tuple must be (x_train, y_train, x_test, y_test); "
                          f"received {len(arrays)} items.")
-    x_tr, y_tr = _check_xy(arrays[0], arrays[1], "x_train/y_train", flatten=False)
-    x_te, y_te = _check_xy(arrays[2], arrays[3], "x_test/y_test", flatten=False)
+    x_tr, y_tr = _check_xy(arrays[0], arrays[1], "x_train/y_train", dtype=np.float32)
+    x_te, y_te = _check_xy(arrays[2], arrays[3], "x_test/y_test", dtype=np.float32)
     if x_tr.shape[1:] != x_te.shape[1:]:
         raise ValueError(f"argument `name_or_path`: x_train samples have shape {x_tr.shape[1:]} but x_test samples "
                          f"{x_te.shape[1:]}.")
@@ -319,12 +417,12 @@ def finish_split(name: str, parts: dict[str, tuple[np.ndarray, np.ndarray]], see
                    mean=np.squeeze(mean, 0) if mean.ndim else mean, scale=np.squeeze(std, 0) if std.ndim else std)
 
 
-def _check_xy(x: Any, y: Any, name: str, flatten: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _check_xy(x: Any, y: Any, name: str, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Features as ``dtype`` keeping their sample shape, labels as a 1-D array, or a ValueError."""
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim < 2:
-        raise ValueError(f"{name}: features must have shape (samples, features); received shape {x.shape}.")
-    if x.ndim > 2 and flatten:
-        x = x.reshape(len(x), -1)
+        raise ValueError(f"{name}: features must have shape (samples, features) or (samples, height, width"
+                         f"[, channels]); received shape {x.shape}.")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
@@ -336,7 +434,7 @@ def _check_xy(x: Any, y: Any, name: str, flatten: bool = True) -> tuple[np.ndarr
         raise ValueError(f"{name}: no data (features shape {x.shape}).")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise ValueError(f"{name}: features must be real numbers; received dtype {x.dtype}.")
-    x = x.astype(np.float64 if flatten else np.float32)
+    x = x.astype(dtype)
     if not np.isfinite(x).all():
         rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
         raise ValueError(f"{name}: features contain NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()}).")
@@ -478,4 +576,4 @@ def _load_keras(name: str, seed: int, val_share: float, download: bool) -> Datas
     return finish_split(name, parts, seed, val_share, axes=spec["axes"], scale=spec["scale"])
 
 
-__all__ = ["BUILTIN", "KERAS_DATASETS", "Dataset", "finish_split", "generate", "load"]
+__all__ = ["BUILTIN", "KERAS_DATASETS", "Dataset", "LabelColumnWarning", "finish_split", "generate", "load"]

@@ -10,6 +10,10 @@
 | ``vgg16`` | CIFAR VGG-16 (13 3x3 convs with BN, 5 max-pools, global pool, one Dense; Frankle et al. 2020) | 14.7M on 32x32x3 |
 | ``mlp`` | ``depth`` Dense(``width``, ``activation``) and a softmax output | 5x100 on 64 inputs: 47,910 |
 
+The image models (``conv2``..., ``resnet20``, ``vgg16``: ``catalog.IMAGE_MODELS``) take samples
+(height, width, channels), or (height, width) given a channel axis by a first ``Reshape``; vectors are
+refused with the datasets that fit. The MLPs flatten whatever sample shape they get (``Flatten`` first).
+
 Every kernel is drawn by ``kernel_initializer`` (Glorot normal for LeNet/Conv-k as in Frankle &
 Carbin, He normal for ResNet/VGG), each layer with its own seed ``seed * 1000 + i`` when ``seed`` is
 given; biases are zero. Layers are named (``hidden_1``..., ``conv_1``..., ``output``).
@@ -28,7 +32,9 @@ from typing import Any
 import keras
 import numpy as np
 
-ZOO = ("lenet_300_100", "conv2", "conv4", "conv6", "resnet20", "vgg16", "mlp")
+from kerasinit.experiments.catalog import MODELS, image_mismatch
+
+ZOO = MODELS
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "leaky_relu", "linear")
 
 
@@ -73,12 +79,17 @@ def _mlp(input_shape: tuple[int, ...], num_classes: int, mk: _Layers, widths: li
     return keras.Model(inputs, mk.dense(num_classes, "output", "softmax")(h), name=name)
 
 
-def _conv_k(input_shape: tuple[int, ...], num_classes: int, mk: _Layers, pairs: int) -> keras.Model:
-    if len(input_shape) != 3:
-        raise ValueError(f"argument `input_shape`: conv{2 * pairs} needs images (height, width, channels); "
-                         f"received {input_shape}.")
+def _image_inputs(input_shape: tuple[int, ...]) -> tuple[Any, Any]:
+    """The input of an image model; (height, width) samples get a channel axis (``Reshape``, no weights)."""
     inputs = keras.Input(input_shape, name="x")
-    h, n = inputs, 0
+    if len(input_shape) == 2:
+        return inputs, keras.layers.Reshape((*input_shape, 1), name="add_channel")(inputs)
+    return inputs, inputs
+
+
+def _conv_k(input_shape: tuple[int, ...], num_classes: int, mk: _Layers, pairs: int) -> keras.Model:
+    inputs, h = _image_inputs(input_shape)
+    n = 0
     for p in range(pairs):
         for _ in range(2):
             n += 1
@@ -91,9 +102,9 @@ def _conv_k(input_shape: tuple[int, ...], num_classes: int, mk: _Layers, pairs: 
 
 
 def _resnet20(input_shape: tuple[int, ...], num_classes: int, mk: _Layers) -> keras.Model:
-    inputs = keras.Input(input_shape, name="x")
+    inputs, h = _image_inputs(input_shape)
     bn = keras.layers.BatchNormalization
-    h = keras.layers.ReLU()(bn(name="bn_stem")(mk.conv(16, "conv_stem", activation=None, bias=False)(inputs)))
+    h = keras.layers.ReLU()(bn(name="bn_stem")(mk.conv(16, "conv_stem", activation=None, bias=False)(h)))
     for stage, filters in enumerate((16, 32, 64)):
         for block in range(3):
             tag = f"s{stage + 1}b{block + 1}"
@@ -112,8 +123,8 @@ VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512
 
 
 def _vgg16(input_shape: tuple[int, ...], num_classes: int, mk: _Layers) -> keras.Model:
-    inputs = keras.Input(input_shape, name="x")
-    h, n, p = inputs, 0, 0
+    inputs, h = _image_inputs(input_shape)
+    n, p = 0, 0
     for item in VGG16:
         if item == "M":
             p += 1
@@ -137,6 +148,9 @@ def build(name: str, input_shape: tuple[int, ...] | int, num_classes: int, seed:
     check_choice("name", name, ZOO)
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(int(d) for d in input_shape)
     check_int("num_classes", num_classes, 2)
+    problem = image_mismatch(name, shape)
+    if problem is not None:
+        raise ValueError(f"argument `input_shape`: {problem}")
     defaults = {"resnet20": "he_normal", "vgg16": "he_normal", "mlp": "glorot_uniform"}
     init = options.pop("kernel_initializer", defaults.get(name, "glorot_normal"))
     from kerasinit.initializers.registry import get

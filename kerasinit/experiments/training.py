@@ -52,10 +52,10 @@ import keras
 import numpy as np
 
 from kerasinit._validation import check_choice, check_int, check_real
+from kerasinit.experiments.catalog import OPTIMIZERS, resolve_optimizer
 from kerasinit.experiments.datasets import Dataset
 from kerasinit.experiments.models import assign_weights, model_weights
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 CROSSENTROPY = "sparse_categorical_crossentropy"
 #: output activations whose values are probabilities (anything else is read as logits)
 PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
@@ -251,7 +251,8 @@ def make_optimizer(optimizer: str | keras.optimizers.Optimizer, learning_rate: f
     ``learning_rate``, or a copy (fresh state, same config) of a Keras optimizer instance."""
     if isinstance(optimizer, keras.optimizers.Optimizer):
         return type(optimizer).from_config(optimizer.get_config())
-    name = check_choice("optimizer", optimizer, OPTIMIZERS)
+    name = check_choice("optimizer", resolve_optimizer(optimizer) if isinstance(optimizer, str) else optimizer,
+                        OPTIMIZERS)
     lr = check_real("learning_rate", learning_rate, positive=True)
     if name == "sgd":
         return keras.optimizers.SGD(lr, momentum=0.9)

@@ -1,0 +1,82 @@
+"""Checks across arguments and of the paths a command will write, made before Keras loads or any training.
+
+Anything the user typed or pointed at fails here, in two lines, rather than after the work is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+from kerasinit.cli.errors import UsageError
+from kerasinit.experiments import catalog
+
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def writable_folder(flag: str, path: str) -> None:
+    """``path`` is (now) a folder this process can write in: created if missing, probed with a temporary file."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path} is a file, not a folder", f"give {flag} a folder name")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"{flag} {path}: cannot write there ({reason})", f"give {flag} a folder you can write to") from None
+
+
+def writable_file(flag: str, path: str, overwrite: bool) -> None:
+    """An image file that may be written: a known suffix, not a folder, not an existing file unless ``overwrite``."""
+    if not path.lower().endswith(IMAGE_SUFFIXES):
+        raise UsageError(f"{flag} {path}: expected a {', '.join(IMAGE_SUFFIXES)} file name")
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path} is a folder", f"give {flag} a file name such as {os.path.join(path, 'bounds.png')}")
+    if os.path.exists(path) and not overwrite:
+        raise UsageError(f"{flag} {path} exists", "add --overwrite to replace it, or choose another file name")
+    writable_folder(flag, os.path.dirname(path) or ".")
+
+
+def experiment(args: argparse.Namespace) -> None:
+    """What ``compare``/``lottery``/``prune-at-init`` check once every flag parsed."""
+    if args.model != "mlp":
+        given = [f for f in ("depth", "width", "activation") if getattr(args, f) is not None]
+        if given:
+            raise UsageError(f"--{given[0]} applies to --model mlp only (received --model {args.model})")
+    is_csv = args.dataset.lower().endswith(".csv")
+    if args.label is not None and not is_csv:
+        raise UsageError(f"--label applies to .csv datasets only (received --dataset {args.dataset})")
+    problem = catalog.model_dataset_mismatch(args.model, args.dataset)
+    if problem:
+        what, _, fits = problem.rstrip(".").partition("; datasets that fit: ")
+        raise UsageError(what, f"datasets that fit: {fits}" if fits else None)
+    if getattr(args, "instability", None) and max(args.instability) > args.rounds:
+        raise UsageError(f"--instability {','.join(map(str, args.instability))}: rounds go from 0 to --rounds "
+                         f"{args.rounds}")
+    writable_folder("--out", args.out)
+    if getattr(args, "tensorboard", None):
+        writable_folder("--tensorboard", args.tensorboard)
+
+
+def describe(args: argparse.Namespace) -> None:
+    if args.shape is not None and (args.fan_in is not None or args.fan_out is not None):
+        raise UsageError("give either --shape or --fan-in/--fan-out, not both")
+
+
+def plot_bounds(args: argparse.Namespace) -> None:
+    writable_file("--out", args.out, args.overwrite)
+
+
+CHECKS = {"describe": describe, "plot-bounds": plot_bounds, "compare": experiment, "lottery": experiment,
+          "prune-at-init": experiment}
+
+
+def check(args: argparse.Namespace) -> None:
+    """Run the checks of ``args.command`` (raises :class:`UsageError`)."""
+    if args.command in CHECKS:
+        CHECKS[args.command](args)
+
+
+__all__ = ["check", "writable_file", "writable_folder"]
