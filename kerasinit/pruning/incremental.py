@@ -25,7 +25,9 @@ frequency 1 went from ~2.3x to ~1.25x dense step time in one A/B run.
 Updates larger than ``D`` (a first jump to the target, ``ConstantSparsity``) and the first step of
 each ``fit`` stay on the host. ``PruningCallback`` uses this for ``scope="layer"`` unstructured
 pruning at ``frequency <= 10`` without a distribution on TensorFlow and JAX (PyTorch's eager step
-gains nothing from it; ``in_graph=`` overrides); see
+gains nothing from it), unless another callback of the fit observes batches: the step prepares
+step t+1's mask inside step t, so at step t's end such a callback would see it a step early
+(``callback.path_reason`` says which; ``in_graph=`` overrides); see
 ``benchmarks/bench_pruning.py`` for what it saves.
 """
 
