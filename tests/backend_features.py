@@ -24,9 +24,18 @@ FEATURES: dict[str, str] = {
     "initializers": "every initializer draws; Keras mirrors bit-identical to Keras",
     "serialization": "initializers saved and loaded (`.keras`), `import kerasinit` only",
     "policies": "`reinitialize`, `lsuv`",
+    "lsuv_architectures": "`lsuv` recurses into a nested Conv-BN backbone, refuses a vanished input signal (frozen "
+                          "backbone), says why it skips Embedding, MultiHeadAttention and LSTM",
     "modern_init": "ZerO; `reinitialize(policy=\"fixup\"|\"skipinit\")` on the residual blocks it finds; μP optimizer in `fit`",
     "monitor": "`VarianceMonitor()` defaults: weights, activations, kernel gradients (= analytic)",
     "monitor_output_gradients": "`VarianceMonitor(track=\"output_gradients\")` (dL/dy per layer)",
+    "monitor_probe_batchnorm": "`VarianceMonitor(training=\"auto\")` on BatchNorm networks after 2 steps: training-mode "
+                               "probe, no false vanished-signal alarm, BN statistics untouched (MobileNetV2; JAX: a "
+                               "nested 8-layer BN backbone, MobileNetV2 compiles for minutes there)",
+    "monitor_architectures": "`VarianceMonitor` tracks MultiHeadAttention projections, LSTM kernels and nested models; "
+                             "a subclassed model's inner layers listed in `skipped_layers` with the reason",
+    "sparse_gradients": "Embedding (sparse gradients): `VarianceMonitor` kernel gradients (= analytic) and "
+                        "SNIP, GraSP, SynFlow scores (only the rows read are scored)",
     "prune_fit": "`PruningCallback` in `fit` (Adam, SGD+momentum): scheduled updates, exact zeros after every step",
     "prune_in_step": "mask updates at frequency 1 computed inside the compiled step: the host's masks at every step, bit-identical weights",
     "prune_no_retrace": "mask updates without re-tracing the compiled step",
@@ -37,6 +46,8 @@ FEATURES: dict[str, str] = {
     "prune_keras_hub": "KerasHub `BertBackbone` (from config) pruned, saved, `pruning.load_model`: every weight masked, same outputs",
     "prune_structured": "`PruningCallback(pattern=\"2:4\")` and `granularity=\"channel\"` in `fit`: N:M groups, whole channels, zeros kept",
     "prune_at_init": "`prune_at_init`: SNIP, GraSP (double backprop), SynFlow, ERK, 2:4; masks hold through `fit`",
+    "layer_collapse": "layer collapse: SynFlow drains a residual branch, `LayerCollapseWarning` and `pruner.collapsed` "
+                      "name it, `sparsity_report` marks it, `min_density` keeps every weight at the same sparsity",
     "prune_custom_loop": "pruning in a custom training loop (`Pruner.step`; JAX: `stateless_apply`)",
     "distributed": "`PruningCallback` + `VarianceMonitor` on 2 devices (TF: `MirroredStrategy`; JAX: "
                    "`keras.distribution.DataParallel`): same masks as one device",
@@ -548,6 +559,245 @@ def check_prune_custom_loop() -> str:
         m = mask.numpy()
         assert abs(1 - m.mean() - 0.8) < 0.02 and (_np(w.variable)[m == 0] == 0).all(), w.name
     return f"updates {updates}, exact zeros"
+
+
+def check_lsuv_architectures() -> str:
+    import warnings
+
+    import keras
+    import numpy as np
+    from keras import layers
+
+    import kerasinit
+
+    def backbone():  # noqa: ANN202
+        x = keras.Input((16, 16, 3))
+        h = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(8, 3, strides=2, use_bias=False, name="c1")(x)))
+        h = layers.ReLU()(layers.BatchNormalization()(layers.DepthwiseConv2D(3, use_bias=False, name="dw")(h)))
+        h = layers.BatchNormalization(name="last_bn")(layers.Conv2D(16, 1, use_bias=False, name="c2")(h))
+        return keras.Model(x, layers.GlobalAveragePooling2D()(layers.ReLU()(h)), name="backbone")
+
+    batch = np.random.default_rng(0).normal(size=(16, 16, 16, 3)).astype("float32")
+    details = []
+    for trainable in (True, False):
+        keras.utils.set_random_seed(0)
+        bb = backbone()
+        if not trainable:  # moving statistics that do not fit the data: the frozen backbone's output is ~1e-11
+            bn = bb.get_layer("last_bn")
+            bn.moving_variance.assign(np.full(bn.moving_variance.shape, 1e22, "float32"))
+        bb.trainable = trainable
+        x = keras.Input((16, 16, 3))
+        model = keras.Model(x, layers.Dense(10, name="head")(bb(x)))
+        head_before = _np(model.get_layer("head").kernel).copy()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = kerasinit.lsuv(model, batch, seed=0, verbose=False)
+        rows = report.set_index("layer")
+        if trainable:  # recursed: the backbone's three convs by path, then the head
+            rescaled = sorted(n for n in rows.index[rows.converged.eq(True)])
+            assert rescaled == ["backbone/c1", "backbone/c2", "backbone/dw", "head"], rescaled
+            details.append(f"{len(rescaled)} kernels rescaled (3 inside the nested backbone)")
+        else:
+            assert rows.loc["head", "note"].startswith("refused"), rows.loc["head", "note"]
+            assert any("vanished" in str(w.message) for w in caught), [str(w.message) for w in caught]
+            assert np.array_equal(head_before, _np(model.get_layer("head").kernel))
+            details.append("vanished input refused, head untouched")
+    tokens = keras.Input((10,), dtype="int32")
+    h = layers.Embedding(50, 16, name="emb")(tokens)
+    h = layers.MultiHeadAttention(2, 8, name="mha")(h, h)
+    model = keras.Model(tokens, layers.Dense(4, name="out")(layers.LSTM(8, name="lstm")(h)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = kerasinit.lsuv(model, np.random.default_rng(1).integers(0, 50, (64, 10)).astype("int32"), seed=0,
+                                verbose=False)
+    notes = dict(zip(report.layer, report.note, strict=True))
+    assert notes["emb"].startswith("skipped: Embedding") and notes["mha"].startswith("skipped: MultiHeadAttention")
+    assert notes["lstm"].startswith("skipped: recurrent"), notes
+    return "; ".join(details) + "; Embedding, MultiHeadAttention, LSTM skipped with reasons"
+
+
+BN_BACKBONE_NOTE = "nested 8-layer Dense-BN backbone"
+
+
+def _bn_network():  # noqa: ANN202
+    """MobileNetV2 (alpha 0.35, 32x32) on TensorFlow and PyTorch; a nested Dense-BN backbone on JAX (speed)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    if keras.backend.backend() != "jax":
+        model = keras.applications.MobileNetV2(alpha=0.35, weights=None, input_shape=(32, 32, 3), classes=10)
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(), run_eagerly=True)
+        return model, "MobileNetV2", ("Conv1", "Conv_1"), (1e-3, 1e3)
+    h = first = keras.Input((16,))
+    for i in range(8):  # std 0.03 kernels: without normalization each layer shrinks the signal ~6x
+        h = keras.layers.Dense(32, kernel_initializer=keras.initializers.RandomNormal(stddev=0.03), name=f"d{i}")(h)
+        h = keras.layers.ReLU()(keras.layers.BatchNormalization(name=f"bn{i}")(h))
+    backbone = keras.Model(first, h, name="backbone")
+    inputs = keras.Input((16,))
+    model = keras.Model(inputs, keras.layers.Dense(10, name="head")(backbone(inputs)))
+    model.compile(keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, BN_BACKBONE_NOTE, ("backbone/d0", "backbone/d7"), (1e-2, 1e2)
+
+
+def check_monitor_probe_batchnorm() -> str:
+    import warnings
+
+    import keras
+    import numpy as np
+
+    from kerasinit.monitor import VarianceAnomalyWarning, VarianceMonitor
+
+    rng = np.random.default_rng(0)
+    jax = keras.backend.backend() == "jax"
+    x = rng.normal(size=(32, 16) if jax else (32, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, 32)
+    model, name, (first, last), bounds = _bn_network()
+    monitor = VarianceMonitor(probe=(x[:16], y[:16]), std_ratio_bounds=bounds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VarianceAnomalyWarning)
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[monitor])  # 2 steps
+    assert monitor.probe_training is True and monitor.anomalies == [], monitor.anomalies
+    before = [_np(v).copy() for v in model.non_trainable_variables]
+    rows = {(r["layer"], r["kind"]): r for r in monitor.record(1, 99)}  # (1, 2) is the epoch-end record
+    for old, v in zip(before, model.non_trainable_variables, strict=True):
+        assert np.array_equal(old, _np(v)), v.path
+    ratio = rows[last, "activations"]["std"] / rows[first, "activations"]["std"]
+    assert bounds[0] < ratio < bounds[1] and rows[last, "activations"]["probe_training"] is True, ratio
+    inference = VarianceMonitor(probe=(x[:16], y[:16]), std_ratio_bounds=bounds, training=False, on_anomaly="ignore")
+    inference.set_model(model)
+    inference.record(1, 2)
+    assert inference.anomalies and "probe in inference mode" in inference.anomalies[0]["message"]
+    return (f"{name}: {len(monitor.tracked_layers)} layers, training-mode probe, std ratio {ratio:.3g}, no alarm; "
+            "inference-mode probe flags the vanished signal")
+
+
+def check_monitor_architectures() -> str:
+    import warnings
+
+    import keras
+    import numpy as np
+
+    from kerasinit.monitor import VarianceMonitor
+
+    class Block(keras.Model):  # subclassed: no graph inside
+        def __init__(self) -> None:
+            super().__init__(name="block")
+            self.d = keras.layers.Dense(8, name="d")
+
+        def call(self, x):  # noqa: ANN001, ANN201
+            return self.d(x)
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 50, (32, 8)).astype("int32"), rng.integers(0, 3, 32)
+    first = keras.Input((8,))
+    inner = keras.Model(first, keras.layers.Dense(8, activation="relu", name="d1")(first), name="inner")
+    tokens = keras.Input((8,), dtype="int32")
+    e = keras.layers.Embedding(50, 16, name="embedding")(tokens)
+    h = keras.layers.LSTM(8, name="lstm")(keras.layers.MultiHeadAttention(2, 8, name="mha")(e, e))
+    model = keras.Model(tokens, keras.layers.Dense(3, name="out")(Block()(inner(h))))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    monitor = VarianceMonitor(probe=(x[:16], y[:16]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[monitor])
+    expected = ["embedding", "mha/query", "mha/key", "mha/value", "mha/attention_output", "mha", "lstm",
+                "lstm/recurrent_kernel", "inner/d1", "block/d", "out"]
+    assert monitor.tracked_layers == expected, monitor.tracked_layers
+    assert list(monitor.skipped_layers) == ["block/d"] and "subclassed" in monitor.skipped_layers["block/d"]
+    assert any("block/d" in str(w.message) for w in caught)
+    rows = {(r["layer"], r["kind"]): r for r in monitor.history if r["step"] == 2}
+    for name in ("mha/query", "mha/attention_output", "lstm", "lstm/recurrent_kernel", "inner/d1", "block/d"):
+        assert rows[name, "gradients"]["norm"] > 0, name
+    attention = keras.Model(model.input, model.get_layer("mha").output)
+    std = float(np.std(_np(attention(x[:16], training=False)).astype("float64")))
+    assert abs(rows["mha", "activations"]["std"] - std) <= 1e-5 * std, (rows["mha", "activations"]["std"], std)
+    return f"{len(expected)} tracked (MHA projections, LSTM kernels, nested 'inner/d1'); skipped: 'block/d' (subclassed)"
+
+
+def check_sparse_gradients() -> str:
+    import keras
+    import numpy as np
+
+    from kerasinit import pruning
+    from kerasinit.monitor import VarianceMonitor
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 50, (32, 8)).astype("int32"), rng.integers(0, 2, 32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,), dtype="int32"), keras.layers.Embedding(50, 8, name="embedding"),
+                              keras.layers.Flatten(), keras.layers.Dense(2, name="dense")])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.SGD(0.0), loss)
+    monitor = VarianceMonitor(probe=(x[:16], y[:16]))
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[monitor])
+    row = next(r for r in monitor.history if r["step"] == 0 and r["layer"] == "embedding" and r["kind"] == "gradients")
+    # known answer: d loss / d table by hand (logits = flatten(E[x]) W + b), rows not read are 0
+    table = _np(model.get_layer("embedding").embeddings)
+    w, b = (_np(v) for v in model.get_layer("dense").weights)
+    logits = table[x[:16]].reshape(16, -1) @ w + b
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(16), y[:16]] -= 1
+    grad = np.zeros_like(table)
+    np.add.at(grad, x[:16], ((p / 16) @ w.T).reshape(16, 8, 8))
+    assert abs(row["norm"] - np.linalg.norm(grad)) <= 1e-4 * np.linalg.norm(grad), (row["norm"], np.linalg.norm(grad))
+    for method in ("snip", "grasp", "synflow"):
+        data = (x, y) if method != "synflow" else None
+        scores = pruning.compute_scores(model, pruning.select(model), method, data, loss=loss).scores["embedding/embeddings"]
+        read = np.unique(x if method != "synflow" else np.ones_like(x))
+        unread = np.setdiff1d(np.arange(50), read)
+        assert np.isfinite(scores).all() and np.count_nonzero(scores[read]) > 0, method
+        assert np.count_nonzero(scores[unread]) == 0, method
+    return f"|dL/dE| = {row['norm']:.6f} (analytic {np.linalg.norm(grad):.6f}); snip, grasp, synflow score only rows read"
+
+
+def _residual_mlp():  # noqa: ANN202
+    """32 -> stem 16 -> [expand 64 (ReLU6) -> project 16] + identity skip -> head 4; weights from NumPy (same on every backend)."""
+    import keras
+    import numpy as np
+
+    x = keras.Input((32,))
+    h = keras.layers.Dense(16, activation="relu", name="stem")(x)
+    b = keras.layers.Dense(16, name="project")(keras.layers.Dense(64, activation="relu6", name="expand")(h))
+    model = keras.Model(x, keras.layers.Dense(4, name="head")(keras.layers.Add()([h, b])))
+    rng = np.random.default_rng(0)
+    for v in model.weights:
+        shape = tuple(v.shape)
+        limit = np.sqrt(6.0 / sum(shape)) if len(shape) == 2 else 0.1
+        v.assign(rng.uniform(-limit, limit, shape).astype("float32"))
+    return model
+
+
+def check_layer_collapse() -> str:
+    import warnings
+
+    import numpy as np
+
+    from kerasinit import pruning
+    from kerasinit.pruning.masks import LayerCollapseWarning, keep_count
+
+    model = _residual_mlp()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pruner = pruning.prune_at_init(model, 0.995, "synflow")
+    drained = ["expand/kernel", "project/kernel"]  # the branch; the identity skip keeps the network connected
+    messages = [str(w.message) for w in caught if issubclass(w.category, LayerCollapseWarning)]
+    assert pruner.collapsed == drained and len(messages) == 1 and str(drained) in messages[0], (pruner.collapsed, messages)
+    report = pruning.sparsity_report(model)
+    body = report[report.layer != "total"]
+    assert [f"{lay}/{w}" for lay, w in zip(body.layer[body.collapsed], body.weight[body.collapsed], strict=True)] == drained
+    masks = pruner.get_masks()
+    total = sum(m.size for m in masks.values())
+    assert masks["stem/kernel"].any() and masks["head/kernel"].any()
+    model = _residual_mlp()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LayerCollapseWarning)
+        floored = pruning.prune_at_init(model, 0.995, "synflow", min_density=0.002)
+    masks = floored.get_masks()
+    assert floored.collapsed == [] and all(m.sum() >= max(1, np.ceil(0.002 * m.size)) for m in masks.values())
+    assert sum(int(m.sum()) for m in masks.values()) == keep_count(total, 0.995)
+    return f"SynFlow 99.5%: {drained} emptied, named, marked; min_density=0.002: none, {keep_count(total, 0.995)} kept"
 
 
 DISTRIBUTED = """

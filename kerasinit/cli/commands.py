@@ -13,10 +13,10 @@ DEFAULT_FAN = 100
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from kerasinit.initializers.registry import CATALOGUE, canonical_alias
+    from kerasinit.initializers.registry import REGISTERED, canonical_alias
 
     rows = []
-    for name, cls in CATALOGUE.items():
+    for name, cls in REGISTERED.items():
         init = cls.example()
         d = init.describe(cls.example_shape)
         rows.append({"name": canonical_alias(cls), "class": name, "distribution": d.distribution,

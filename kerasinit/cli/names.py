@@ -33,6 +33,8 @@ INITIALIZERS: tuple[str, ...] = (
     'kwon_tanh_normal',
     'kwon_relu_uniform',
     'kwon_relu_normal',
+    'mimetic_qk',
+    'mimetic_vo',
     'from_array',
     'delta_orthogonal',
     'dirac',
@@ -43,8 +45,8 @@ INITIALIZERS: tuple[str, ...] = (
     'plain_he_normal',
     'leaky_he_normal',
     'leaky_he_uniform',
-    'alex_net_normal',
-    'zer_o',
+    'alexnet_normal',
+    'zero_init',
 )
 INITIALIZER_ALIASES: tuple[str, ...] = (
     'AlexNetNormal',
@@ -88,6 +90,7 @@ INITIALIZER_ALIASES: tuple[str, ...] = (
     'XavierUniform',
     'ZerO',
     'Zeros',
+    'alex_net_normal',
     'alexnet',
     'conv_identity',
     'delta_orthogonal_initializer',
@@ -134,10 +137,8 @@ INITIALIZER_ALIASES: tuple[str, ...] = (
     'kerasinit>ZerO',
     'kerasinit>Zeros',
     'martens_sparse',
-    'mimetic_qk',
     'mimetic_query_key',
     'mimetic_value_output',
-    'mimetic_vo',
     'normal',
     'normalized_xavier',
     'one',
@@ -146,8 +147,8 @@ INITIALIZER_ALIASES: tuple[str, ...] = (
     'sparse_initializer',
     'uniform',
     'xavier',
+    'zer_o',
     'zero',
-    'zero_init',
     'zero_initializer',
 )
 SCORES: tuple[str, ...] = (
@@ -203,14 +204,14 @@ def _generated() -> str:
     """The generated block, read from the live registries (imports Keras)."""
     from keras.src import activations
 
-    from kerasinit.initializers.registry import _NAMES, CATALOGUE, canonical_alias
+    from kerasinit.initializers.registry import _NAMES, REGISTERED, canonical_alias
     from kerasinit.pruning.scores import default_methods
 
     def tup(values: list[str]) -> str:
         body = "".join(f"    {v!r},\n" for v in values)
         return f"(\n{body})"
 
-    canonical = [canonical_alias(c) for c in CATALOGUE.values()]
+    canonical = [canonical_alias(c) for c in REGISTERED.values()]
     return (f"INITIALIZERS: tuple[str, ...] = {tup(canonical)}\n"
             f"INITIALIZER_ALIASES: tuple[str, ...] = {tup(sorted(set(_NAMES) - set(canonical)))}\n"
             f"SCORES: tuple[str, ...] = {tup(list(default_methods()))}\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tf_keras
 
-from kerasinit.initializers.registry import CATALOGUE, PACKAGE, REGISTER_HOOKS
+from kerasinit.initializers.registry import PACKAGE, REGISTER_HOOKS, REGISTERED
 
 
 def register_one(cls: type) -> None:
@@ -21,7 +21,7 @@ def register_one(cls: type) -> None:
 
 def register_all() -> None:
     """Register every kerasinit class with tf_keras, and every class registered from now on."""
-    for cls in CATALOGUE.values():
+    for cls in REGISTERED.values():
         register_one(cls)
     if register_one not in REGISTER_HOOKS:
         REGISTER_HOOKS.append(register_one)

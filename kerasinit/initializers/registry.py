@@ -20,8 +20,24 @@ from kerasinit._validation import keras_error_first, with_detail
 
 PACKAGE = "kerasinit"
 
-#: Class name -> class, in registration order.
+#: Class name -> class, in registration order: the initializers that draw i.i.d. values for any kernel
+#: shape (the catalogue-wide checks run over these).
 CATALOGUE: dict[str, type] = {}
+#: Class name -> class for every registered class, in registration order: the catalogue plus the
+#: classes kept out of it (``catalogue=False``). What ``kerasinit list`` shows and ``describe`` accepts.
+REGISTERED: dict[str, type] = {}
+#: Class name -> its canonical snake_case name where splitting the class name at its capitals reads
+#: wrong: a stylized name (``ZerO`` would give ``zer_o``, and ``zero`` is Keras's name for ``Zeros``),
+#: a compound proper name (``AlexNet``), or a pair whose short names are the ones in use. The split name
+#: stays accepted, so configs and layer arguments that used it keep loading.
+CANONICAL_NAMES: dict[str, str] = {
+    "ZerO": "zero_init",
+    "AlexNetNormal": "alexnet_normal",
+    "MimeticQueryKey": "mimetic_qk",
+    "MimeticValueOutput": "mimetic_vo",
+}
+#: class -> its canonical snake_case name (see :func:`canonical_alias`).
+_CANONICAL: dict[type, str] = {}
 #: Every accepted string (class names, ``kerasinit>Name``, snake_case and Keras aliases) -> class.
 _NAMES: dict[str, type] = {}
 #: Called with every class registered from now on (kerasinit.compat adds tf_keras's registration):
@@ -35,29 +51,43 @@ _KERAS_NAMES = set(keras.src.initializers.ALL_OBJECTS_DICT)
 def register(*aliases: str, catalogue: bool = True) -> Callable[[type], type]:
     """Class decorator: register with Keras (package ``kerasinit``) and with :func:`get`.
 
-    ``aliases`` are extra accepted strings (the snake_case of the class name is always added).
+    ``aliases`` are extra accepted strings; the canonical name (:func:`canonical_alias`) and the
+    snake_case split of the class name (``zer_o`` for ``ZerO``) are always added. A string that
+    already names another class is refused (``ValueError``) before anything is registered.
     Aliases that Keras does not already use are also added to Keras's global custom objects, so
     ``Dense(4, kernel_initializer="kwon_tanh_uniform")`` works after ``import kerasinit``.
-    ``catalogue=False`` keeps a class out of :data:`CATALOGUE` (``kerasinit list`` and the checks that
-    every catalogue entry draws i.i.d. values for any kernel shape): for structured halves of a pair,
-    such as the mimetic attention initializers, which only fit attention kernels.
+    ``catalogue=False`` keeps a class out of :data:`CATALOGUE` (the checks that every catalogue entry
+    draws i.i.d. values for any kernel shape), not out of :data:`REGISTERED` (``kerasinit list``): for
+    structured halves of a pair, such as the mimetic attention initializers, which only fit attention
+    kernels.
     """
 
     def wrap(cls: type) -> type:
+        name = cls.__name__
+        canonical = CANONICAL_NAMES.get(name) or to_snake_case(name)
+        accepted = list(dict.fromkeys((name, f"{PACKAGE}>{name}", canonical, to_snake_case(name), *aliases)))
+        # a re-registration of the same class name (a reloaded module) replaces the old class
+        taken = {a: _NAMES[a].__name__ for a in accepted if a in _NAMES and _NAMES[a].__name__ != name}
+        if taken:
+            raise ValueError(
+                f"register: {name} cannot take the name(s) "
+                f"{', '.join(f'{a!r} (already {owner})' for a, owner in taken.items())}; "
+                f"choose other aliases or add {name} to registry.CANONICAL_NAMES."
+            )
         # Public module, as NumPy's ``set_module`` does: saved configs say ``"module": "kerasinit"``
         # whatever file the class lives in, so moving code never changes saved models.
         cls.__module__ = PACKAGE
         cls = keras.saving.register_keras_serializable(package=PACKAGE)(cls)
-        name = cls.__name__
+        REGISTERED[name] = cls
         if catalogue:
             CATALOGUE[name] = cls
-        snake = to_snake_case(name)
-        for alias in (name, f"{PACKAGE}>{name}", snake, *aliases):
+        _CANONICAL[cls] = canonical
+        for alias in accepted:
             _NAMES[alias] = cls
         for hook in REGISTER_HOOKS:  # e.g. tf_keras's registry, once kerasinit.compat saw tf_keras loaded
             hook(cls)
         custom = keras.saving.get_custom_objects()
-        for alias in (snake, *aliases):
+        for alias in accepted[2:]:
             if alias not in _KERAS_NAMES and alias not in custom:
                 custom[alias] = cls
         return cls
@@ -74,8 +104,10 @@ def names() -> dict[str, list[str]]:
 
 
 def canonical_alias(cls: type) -> str:
-    """The snake_case name used by the command line (``kwon_tanh_uniform``)."""
-    return to_snake_case(cls.__name__)
+    """The snake_case name ``kerasinit list`` prints (``kwon_tanh_uniform``, ``zero_init``): the class
+    name split at its capitals (Keras's ``to_snake_case``, which keeps acronyms such as ``STFT``
+    whole), or its entry in :data:`CANONICAL_NAMES`."""
+    return _CANONICAL.get(cls) or CANONICAL_NAMES.get(cls.__name__) or to_snake_case(cls.__name__)
 
 
 def resolve(name: str) -> type:
@@ -84,7 +116,7 @@ def resolve(name: str) -> type:
         raise TypeError(f"argument `identifier` must be a string name; received {name!r}.")
     cls = _NAMES.get(name)
     if cls is None:
-        choices = sorted(canonical_alias(c) for c in CATALOGUE.values())
+        choices = sorted(canonical_alias(c) for c in REGISTERED.values())
         close = difflib.get_close_matches(name.lower(), [a.lower() for a in _NAMES], n=1, cutoff=0.6)
         hint = f" Did you mean {next(a for a in _NAMES if a.lower() == close[0])!r}?" if close else ""
         raise ValueError(

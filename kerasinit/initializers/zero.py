@@ -55,7 +55,7 @@ class ZerO(KerasinitInitializer, keras.initializers.Initializer):
     ``W = I`` when ``n_in == n_out``; partial identity when ``n_in > n_out``;
     ``c · H_m[:n_in, :n_out]`` with ``m = ceil(log2 n_out)``, ``c = 2^(-(m-1)/2)`` when
     ``n_in < n_out``. Convolution kernels: that matrix at the spatial centre, 0 elsewhere.
-    Deterministic (no seed). Registered as ``"zer_o"`` and ``"zero_init"`` (Keras's ``"zero"`` and
+    Deterministic (no seed). Named ``"zero_init"`` (``"zer_o"`` still accepted; Keras's ``"zero"`` and
     ``"zeros"`` stay :class:`Zeros`). In residual networks the paper also zeroes the last layer
     of every branch: ``reinitialize(model, policy="skipinit")`` does that.
     """

@@ -27,7 +27,7 @@ import numpy as np
 
 from kerasinit._arrays import to_numpy
 from kerasinit.initializers.fans import DEFAULT_NEGATIVE_SLOPE, activation_name
-from kerasinit.initializers.registry import CATALOGUE, canonical_alias, get
+from kerasinit.initializers.registry import REGISTERED, canonical_alias, get
 from kerasinit.layers import (
     DEPTHWISE,
     EMBEDDING,
@@ -253,7 +253,7 @@ def _with_layer_fans(init: Any, layer: keras.layers.Layer) -> Any:
 def _unknown_policy(policy: str) -> ValueError:
     """The error for a string that is neither a policy nor an initializer: both lists, close matches first."""
     policies = ["auto", *POLICIES]
-    initializers = sorted(canonical_alias(c) for c in CATALOGUE.values())
+    initializers = sorted(canonical_alias(c) for c in REGISTERED.values())
     close = difflib.get_close_matches(policy.lower(), [*policies, *initializers], n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return ValueError(

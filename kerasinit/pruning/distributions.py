@@ -86,6 +86,11 @@ def _top(flat: np.ndarray, k: int) -> np.ndarray:
     n = flat.size
     if k >= n or k <= 0:
         return np.full(n, k > 0)
+    live = np.flatnonzero(flat > -np.inf)  # masked entries score -inf: rank only the others when k allows
+    if k <= live.size < n:
+        keep = np.zeros(n, dtype=bool)
+        keep[live[_top(flat[live], k)]] = True
+        return keep
     threshold = np.partition(flat, n - k)[n - k]  # the k-th largest
     keep = flat > threshold
     need = k - int(np.count_nonzero(keep))

@@ -81,7 +81,7 @@ def warn_collapse(owner: str, names: Iterable[str], total: int, stacklevel: int 
     names = list(names)
     warnings.warn(
         f"{owner}: pruning emptied {len(names)} of {total} pruned weights (layer collapse: every entry masked, "
-        f"no signal passes; a chain through them is disconnected): {names}. Pass `min_density` (e.g. "
+        f"no signal passes through them; a chain through them is disconnected, a residual branch falls back to its skip): {names}. Pass `min_density` (e.g. "
         "min_density=0.01: each weight keeps at least 1% of its entries, the total sparsity unchanged) or prune "
         "less; sparsity_report(model) marks them in its `collapsed` column.",
         LayerCollapseWarning, stacklevel=stacklevel)

@@ -160,3 +160,50 @@ def test_fuzz_config_builds_a_working_initializer_or_raises_clearly(config):
         return
     assert tuple(out.shape) == shape
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
+
+
+# ----------------------------------------------------------------------------- names (issue 22)
+def test_canonical_names_read_as_words():
+    """The snake_case name `kerasinit list` prints: no one-letter word from a stylized class name
+    (ZerO gave 'zer_o', AlexNetNormal 'alex_net_normal'), one name per class, resolving to it."""
+    from kerasinit.initializers.registry import REGISTERED, canonical_alias, resolve
+
+    assert canonical_alias(kerasinit.ZerO) == "zero_init"
+    assert canonical_alias(kerasinit.AlexNetNormal) == "alexnet_normal"
+    assert canonical_alias(kerasinit.MimeticQueryKey) == "mimetic_qk"
+    assert canonical_alias(kerasinit.MimeticValueOutput) == "mimetic_vo"
+    assert canonical_alias(kerasinit.STFT) == "stft" and canonical_alias(kerasinit.KwonTanhUniform) == "kwon_tanh_uniform"
+    canonical = {canonical_alias(cls): cls for cls in REGISTERED.values()}
+    assert len(canonical) == len(REGISTERED)  # unique
+    for name, cls in canonical.items():
+        assert all(len(word) > 1 for word in name.split("_")), name
+        assert resolve(name) is cls
+    # names accepted before keep resolving (saved configs and layer arguments still load)
+    for old, cls in (("zer_o", kerasinit.ZerO), ("alex_net_normal", kerasinit.AlexNetNormal), ("alexnet", kerasinit.AlexNetNormal),
+                     ("mimetic_query_key", kerasinit.MimeticQueryKey), ("mimetic_value_output", kerasinit.MimeticValueOutput)):
+        assert type(kerasinit.get(old)) is cls and type(keras.initializers.get(old)) is cls
+
+
+def test_registered_holds_every_class_get_resolves():
+    """`kerasinit list` shows REGISTERED: every class a name resolves to (describe accepts them all),
+    the catalogue plus the structured halves kept out of it (mimetic pair)."""
+    from kerasinit.initializers.registry import _NAMES, REGISTERED
+
+    assert set(REGISTERED.values()) == set(_NAMES.values())
+    assert set(kerasinit.CATALOGUE.items()) <= set(REGISTERED.items())
+    assert {"MimeticQueryKey", "MimeticValueOutput"} <= set(REGISTERED) - set(kerasinit.CATALOGUE)
+    with pytest.raises(ValueError, match="Allowed names.*mimetic_qk.*zero_init"):
+        kerasinit.get("no_such_initializer")
+
+
+def test_register_refuses_a_name_taken_by_another_class():
+    from kerasinit.initializers.registry import register
+
+    with pytest.raises(ValueError, match="zero_init.*ZerO"):
+        @register("zero_init")
+        class ClashingInit(kerasinit.Zeros):
+            pass
+    # refused before anything was registered anywhere
+    assert "ClashingInit" not in kerasinit.initializers.registry.REGISTERED
+    assert "kerasinit>ClashingInit" not in keras.saving.get_custom_objects()
+    assert type(kerasinit.get("zero_init")) is kerasinit.ZerO

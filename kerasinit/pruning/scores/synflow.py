@@ -18,7 +18,7 @@ linear (ReLU is the identity on nonnegative inputs). An activation that is not t
   second block on: every clipped unit has zero gradient, so every score but the classifier's was
   exactly 0, the global ranking fell back to index order and 100 rounds emptied the last 23 of 53
   kernels (blocks 10 to 16, ``Conv_1``, the classifier: output constant over inputs). Without the
-  clip the scores are the paper's and no kernel is emptied at 90%.
+  clip the scores are the paper's and no kernel every input crosses is emptied at 90%.
 * sigmoid, tanh, GELU, SiLU, softplus, ... saturate or bend the flow the same way; ``ReLU``,
   leaky ReLU, ELU and PReLU are the identity on [0, ∞) and are left alone (scores unchanged).
 * The output layers' activations (softmax, sigmoid, ...) are the identity too: R is the sum of the
@@ -31,6 +31,20 @@ inside (attention: with an all-ones input every token is equal, the attention we
 whatever the query and key kernels, so those get zero flow), normalization that centers its input
 (LayerNorm of a constant vector is its β). ``prune_at_init`` warns naming any weight it empties
 (``LayerCollapseWarning``); ``min_density`` keeps a floor per weight.
+
+Residual branches: the paper's algorithm can empty a branch whose input is also added to its output
+by a parameter-free identity skip. Conservation (Tanaka et al.'s Theorem 1) holds across a cut of the
+network, and the skip belongs to every cut through a block: a branch gets only its share of R, and
+pruning the branch's (here three) kernels lowers that share while the skip, which has no weights, keeps
+its flow. Iterating compounds it; the network stays connected through the skip (R > 0), which is all
+the paper's maximal-critical-compression guarantee covers. MobileNetV2 (alpha 0.35, 32x32, seed 0)
+at 90%, 100 rounds, global: blocks 14 and 15 carry 61.5% and 61.0% of R before pruning; at round 70
+they keep 1.6% and 1.7% of their ``project`` kernels (``Conv_1``: 4.0%) with 6.4% and 6.7% of R; at
+round 80 all six of their kernels are empty (the rest of the network 0 empty, the logits still depend
+on the input). Not precision: the same model in float64 throughout gives the same masks (0 of 394,848
+entries differ). An exact float64 NumPy reference of the algorithm drains a small residual MLP's
+branch the same way (``tests/pruning/test_synflow_mobilenet.py``). ``min_density=0.01`` keeps every
+kernel non-empty at the same total sparsity.
 """
 
 from __future__ import annotations
