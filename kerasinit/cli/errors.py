@@ -13,7 +13,10 @@ FLAGS = {
     "controls": "--controls", "eval_every": "--eval-every", "methods": "--methods", "sparsities": "--sparsities",
     "distribution": "--distribution", "iterations": "--iterations", "ablation": "--ablation",
     "with_lottery": "--with-lottery", "out": "--out", "resume": "--fresh", "label": "--label", "loss": "the model's output",
+    "dataset_seed": "the dataset's split seed", "layers": "the pruned layers", "score_samples": "the scoring batch",
 }
+#: the library function behind each command (a folder written by another experiment names its command)
+EXPERIMENTS = {"run_compare": "compare", "run_lottery": "lottery", "run_prune_at_init": "prune-at-init"}
 
 
 class UsageError(Exception):
@@ -36,7 +39,13 @@ def _short(value: Any) -> str:
 
 def run_folder_conflict(exc: Any) -> UsageError:
     """A library ``RunFolderConflict`` (saved settings differ from the command's) in flags, with the ways out."""
-    differences = getattr(exc, "differences", {}) or {}
+    differences = dict(getattr(exc, "differences", {}) or {})
+    if "experiment" in differences:
+        saved, now = differences["experiment"]
+        return UsageError(f"{exc.out}/ holds the results of `kerasinit {EXPERIMENTS.get(saved, saved)}`, "
+                          f"not of `kerasinit {EXPERIMENTS.get(now, now)}`", "choose another --out")
+    if "inits" in differences:  # a label naming another initializer than before: the values are hashes
+        differences["inits"] = ("other initializers", "under the same names")
     parts = [f"{flag(k)} {_short(saved)} there, {_short(now)} now" for k, (saved, now) in differences.items()]
     what = "; ".join(parts) if parts else "other settings"
     return UsageError(f"{exc.out}/ holds a run with other settings ({what})",

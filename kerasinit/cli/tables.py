@@ -22,7 +22,8 @@ def render(title: str, rows: Sequence[dict[str, str]], notes: Sequence[str] = ()
     from rich.table import Table
 
     out = console()
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    out.print(title, soft_wrap=True)  # above the table, not its title: a title wraps at the table's width
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for i, col in enumerate(rows[0] if rows else ()):
         table.add_column(col, overflow="fold", justify="left" if i == 0 else "right")
     for row in rows:

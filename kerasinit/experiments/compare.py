@@ -18,9 +18,11 @@ layer identical after training: the zeros/constant initializers cannot break the
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,12 +34,30 @@ import numpy as np
 from kerasinit._validation import check_int, check_real
 from kerasinit.experiments.datasets import Dataset, load
 from kerasinit.experiments.lottery import check_seeds
-from kerasinit.experiments.models import ACTIVATIONS, describe_spec, instantiate
+from kerasinit.experiments.models import (
+    ACTIVATIONS,
+    assign_weights,
+    describe_spec,
+    instantiate,
+    model_weights,
+)
 from kerasinit.experiments.progress import Progress
-from kerasinit.experiments.results import atomic_write, finite, text_table
+from kerasinit.experiments.results import (
+    RunFolder,
+    RunFolderConflict,
+    atomic_write,
+    check_out,
+    finite,
+    load_arrays,
+    pm,
+    save_arrays,
+    save_outputs,
+    status_label,
+    status_notes,
+    text_table,
+)
 from kerasinit.experiments.training import (
     OPTIMIZERS,
-    STATUS_NOTES,
     ExperimentInterrupted,
     choose_loss,
     train,
@@ -83,6 +103,10 @@ class CompareResults:
     runs: list[RunResult]
     dataset: Dataset = field(repr=False)
     models: dict[str, Any] = field(default_factory=dict, repr=False)  # first-seed model per init
+    #: (init, seed) trained by the call that returned these results (resumed ones are not listed)
+    trained: list[tuple[str, int]] = field(default_factory=list)
+    #: the files the call wrote to ``out`` at the end (empty: nothing rewritten, e.g. the folder holds more runs)
+    written: list[str] = field(default_factory=list)
 
     @property
     def inits(self) -> list[str]:
@@ -110,7 +134,7 @@ class CompareResults:
             acc = np.array([r.test_accuracy for r in runs], dtype=float)
             reached = [r.epochs_to_target for r in runs if r.epochs_to_target is not None]
             statuses = [r.status for r in runs]
-            worst = max(statuses, key=lambda s: (statuses.count(s) if s != "ok" else -1, s))
+            worst = statuses[0]
             rows.append({
                 "init": init,
                 "acc_mean": float(np.mean(acc)),
@@ -121,7 +145,7 @@ class CompareResults:
                 "act_std_first": float(np.mean([r.act_std[0] for r in runs])),
                 "act_std_last": float(np.mean([r.act_std[-1] for r in runs])),
                 "std_ratio": float(np.mean([r.std_ratio for r in runs])),
-                "status": "ok" if all(s == "ok" for s in statuses) else worst,
+                "status": worst if len(set(statuses)) == 1 else status_label(statuses),
                 "statuses": ",".join(statuses),
             })
         return pd.DataFrame(rows)
@@ -144,7 +168,7 @@ class CompareResults:
         summary = self.summary().to_dict(orient="records")
         runs = [{**asdict(r), "std_ratio": r.std_ratio} for r in self.runs]
         ds = self.dataset
-        return finite({"config": self.config,
+        return finite({"experiment": "run_compare", "config": self.config,
                         "dataset": {"name": ds.name, "n_features": ds.n_features, "n_classes": ds.n_classes,
                                     "sizes": ds.sizes(), "chance": ds.chance},
                         "summary": summary, "runs": runs})
@@ -152,16 +176,45 @@ class CompareResults:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
+    @property
+    def seeds(self) -> list[int]:
+        return list(dict.fromkeys(r.seed for r in self.runs))
+
+    @property
+    def title(self) -> str:
+        """One line naming the experiment (the table's title)."""
+        c, seeds = self.config, self.seeds
+        arch = f"{c['depth']}x{c['width']} {c['activation']} MLP" if c["model"] == "mlp" else c["model"]
+        return (f"initializers compared: {arch} on {c['dataset']}, {c['optimizer']} lr {c['learning_rate']:g}, "
+                f"{c['epochs']} epochs, " + (f"{len(seeds)} seeds {seeds}" if len(seeds) > 1 else f"seed {seeds[0]}"))
+
+    @property
+    def notes(self) -> list[str]:
+        """Footnotes of :meth:`display_rows`: what each column and status means."""
+        n = len(self.seeds)
+        target = self.config["target"]
+        return [("test acc: test accuracy at the end of training" + (f", mean ± std over {n} seeds" if n > 1 else "")),
+                (f"epochs to {target:g}: first epoch with validation accuracy >= {target:g}"
+                 + (" (mean over the seeds that reached it, (k/n): k of n seeds did)" if n > 1 else "")),
+                "act std first → last: std of the first and the last hidden layer's output before training "
+                "(the signal through depth)" + (", mean over seeds" if n > 1 else ""),
+                *status_notes([r.status for r in self.runs])]
+
     def table(self) -> str:
-        """The summary as aligned plain text (the CLI prints a rich table of the same rows)."""
-        return text_table(self.display_rows(), right=False)
+        """:meth:`display_rows` as aligned plain text under :attr:`title`, :attr:`notes` below."""
+        return "\n".join([self.title, text_table(self.display_rows(), right=False), *self.notes])
 
     def display_rows(self) -> list[dict[str, str]]:
+        """One row per initializer (header -> cell): test accuracy (mean ± std over seeds when several), epochs
+        to the target, activation std of the first and last hidden layer, status counting seeds."""
         return [_display_row(r, self.config) for r in self.summary().to_dict(orient="records")]
 
     def save(self, out: str | os.PathLike[str], plots: bool = True) -> list[str]:
-        """Write results.json, runs.csv, summary.csv, history.csv and (``plots``) the figures; return paths."""
-        os.makedirs(out, exist_ok=True)
+        """Write results.json, runs.csv, summary.csv, history.csv and (``plots``) the figures; return paths.
+
+        The data files come first; a figure that cannot be written warns instead of raising."""
+        out = check_out(out)
+        assert out is not None
         paths = {name: os.path.join(out, name) for name in ("results.json", "runs.csv", "summary.csv", "history.csv")}
         atomic_write(paths["results.json"], self.to_json())
         self.to_pandas().to_csv(paths["runs.csv"], index=False)
@@ -169,42 +222,31 @@ class CompareResults:
         self.history().to_csv(paths["history.csv"], index=False)
         written = list(paths.values())
         if plots:
+            from kerasinit.plots._common import pyplot
             from kerasinit.plots.compare import (
                 plot_activation_std,
                 plot_decision_boundaries,
                 plot_loss_curves,
             )
 
-            written.append(os.path.join(out, "loss_curves.png"))
-            plot_loss_curves(self, out=written[-1])
-            written.append(os.path.join(out, "activation_std.png"))
-            plot_activation_std(self, out=written[-1])
+            figures = [("loss_curves.png", plot_loss_curves), ("activation_std.png", plot_activation_std)]
             if self.dataset.is_2d and self.models:
-                written.append(os.path.join(out, "decision_boundaries.png"))
-                plot_decision_boundaries(self, out=written[-1])
-            import matplotlib.pyplot as plt
-
-            plt.close("all")
+                figures.append(("decision_boundaries.png", plot_decision_boundaries))
+            written += save_outputs([(os.path.join(out, name), lambda p, f=plot: f(self, out=p))
+                                     for name, plot in figures])
+            pyplot().close("all")
         return written
 
 
 def _display_row(r: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, str]:
     first, last = r["act_std_first"], r["act_std_last"]
-    if first == 0 and last == 0:
-        ratio = "0/0 (all zero)"
-    elif math.isfinite(r["std_ratio"]):
-        ratio = f"{r['std_ratio']:.3g}"
-    else:
-        ratio = "n/a"
+    signal = "0 → 0 (all zero)" if first == 0 and last == 0 else f"{first:.2g} → {last:.2g}"
     reach = "never" if r["reached"] == 0 else f"{r['epochs_to_target']:.1f}"
     if 0 < r["reached"] < r["seeds"]:
         reach += f" ({r['reached']}/{r['seeds']})"
-    status = STATUS_NOTES.get(r["status"], r["status"])
-    if r["status"] != "ok" and len(set(r["statuses"].split(","))) > 1:
-        status += f" [{r['statuses']}]"
-    return {"initializer": r["init"], "test acc (mean ± std)": f"{r['acc_mean']:.3f} ± {r['acc_std']:.3f}",
-            f"epochs to val acc {config['target']:g}": reach, "act std first": f"{first:.3g}",
-            "act std last": f"{last:.3g}", "std last/first": ratio, "status": status}
+    return {"initializer": r["init"], "test acc": pm(r["acc_mean"], r["acc_std"], ".3f", r["seeds"] > 1),
+            f"epochs to {config['target']:g}": reach, "act std first → last": signal,
+            "status": status_label(r["statuses"].split(","))}
 
 
 # -- arguments ---------------------------------------------------------------------------------------
@@ -313,6 +355,7 @@ def run_compare(
     strategy: Any = None,
     dataset_seed: int = 0,
     out: str | os.PathLike[str] | None = None,
+    resume: bool = True,
     plots: bool = True,
     progress: bool | Any = False,
 ) -> CompareResults:
@@ -323,12 +366,19 @@ def run_compare(
     (``"zeros,he_normal"`` or a list), initializer instances, or ``{label: init}``. ``dataset``: what
     :func:`kerasinit.experiments.datasets.load` takes. ``seeds``: how many (0, 1, ...) or which.
     ``target``: validation accuracy whose first epoch is reported. ``optimizer``: ``"sgd"`` (momentum
-    0.9), ``"adam"``, ``"adamw"``, ``"rmsprop"`` or an optimizer instance. ``out``: also write JSON/CSV
-    (and, with ``plots``, figures) there. ``progress``: a rich progress bar (``True`` or a Console).
+    0.9), ``"adam"``, ``"adamw"``, ``"rmsprop"`` or an optimizer instance. ``out``: a run folder
+    (checked before any training: a ValueError naming ``out`` if it is a file or cannot be written)
+    holding results.json, runs.csv, summary.csv, history.csv and, with ``plots``, the figures. A rerun
+    with the same settings there resumes: finished (initializer, seed) trainings are read back, not
+    re-run (``inits`` and ``seeds`` may change; the results hold every requested run, ``trained`` the
+    new ones); other settings raise :class:`~kerasinit.experiments.results.RunFolderConflict`;
+    ``resume=False`` deletes what an earlier run wrote there and starts over. A call asking for fewer
+    runs than the folder holds returns them and leaves the folder as it is.
+    ``progress``: a rich progress bar (``True`` or a Console).
     ``loss``: default from the model's output (``experiments.training.choose_loss``), recorded in
     ``config["loss"]``; the first run that ends near chance warns (``ChanceLevelWarning``). Ctrl-C
-    keeps the finished runs (saved to ``out`` with ``config["interrupted"]``, no plots) and raises
-    ``experiments.training.ExperimentInterrupted``.
+    keeps the finished runs (saved to ``out`` with ``config["interrupted"]``, no plots; a rerun resumes)
+    and raises ``experiments.training.ExperimentInterrupted``.
     """
     resolved = resolve_inits(inits)
     epochs, batch_size = check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1)
@@ -354,39 +404,112 @@ def run_compare(
               "seeds": seed_list, "target": float(target), "batch_size": batch_size,
               "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
               "learning_rate": float(learning_rate), "loss": chosen.name, "loss_source": chosen.source,
-              "dataset_seed": dataset_seed}
+              "dataset_seed": dataset_seed, "initializers": {label: fingerprint(i) for label, i in resolved.items()}}
     settings = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "learning_rate": learning_rate,
                 "loss": chosen.loss, "strategy": strategy}
-    runs: list[RunResult] = []
+    folder = RunFolder(out, config, RESUME_KEYS, resume, experiment="run_compare", rows_key="runs", outputs=OUTPUTS)
+    saved = _resumable(folder, config)
+    wanted = [(label, seed) for label in resolved for seed in seed_list]
+    runs: dict[tuple[str, int], RunResult] = {key: saved[key] for key in wanted if key in saved}
     models: dict[str, Any] = {}
-    total = len(resolved) * len(seed_list)
+    trained: list[tuple[str, int]] = []
+
+    def document(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        everything = [*(r for key, r in saved.items() if key not in runs), *runs.values()]
+        return CompareResults(config={**config, **(extra or {})}, runs=everything, dataset=ds).to_dict()
+
+    def weights_file(label: str) -> str:
+        return folder.path(f"model_{_slug(label)}_seed_{seed_list[0]}.npz")
+
     try:
-        with Progress(progress, total=total * epochs) as bar:
+        with Progress(progress, total=len(wanted) * epochs, done=len(runs) * epochs) as bar:
             tick = bar.callback()
             for label, init in resolved.items():
                 for seed in seed_list:
+                    keep = seed == seed_list[0] and ds.is_2d
+                    if (label, seed) in runs:
+                        if keep and out is not None and os.path.exists(weights_file(label)):
+                            net = instantiate(model, ds.input_shape, ds.n_classes, seed, options, kernel_initializer=init)
+                            assign_weights(net, load_arrays(weights_file(label)))
+                            models[label] = net
+                        continue
                     bar.describe(f"{label} seed {seed}")
                     result, net = train_one(model, ds, init, label, seed, options=options, target=target,
                                             callbacks=[*callbacks, *([tick] if tick else [])], **settings)
                     bar.note(f"test {result.test_accuracy:.3f} {result.status}")
-                    runs.append(result)
-                    if seed == seed_list[0] and ds.is_2d:
+                    runs[(label, seed)] = result
+                    trained.append((label, seed))
+                    if keep:
                         models[label] = net
-                    if result.status == "stalled" and sum(r.status == "stalled" for r in runs) == 1:
+                        if out is not None:
+                            save_arrays(weights_file(label), model_weights(net))
+                    folder.commit(_row(result), document=None if out is None else document())
+                    if result.status == "stalled" and sum(r.status == "stalled" for r in runs.values()) == 1:
                         warn_chance_level(f"run_compare: the training of {label} seed {seed}", result.test_accuracy,
                                           ds.chance, chosen, ["the initializer (a signal that vanishes with depth)"])
     except KeyboardInterrupt:
-        done = f"after {len(runs)} of {total} trainings"
+        done = f"after {len(runs)} of {len(wanted)} trainings"
         if out is None or not runs:
             raise ExperimentInterrupted(done) from None
-        config["interrupted"] = done
-        CompareResults(config=config, runs=runs, dataset=ds, models=models).save(out, plots=False)
-        raise ExperimentInterrupted(done, os.fspath(out)) from None
-    results = CompareResults(config=config, runs=runs, dataset=ds, models=models)
-    if out is not None:
-        results.save(out, plots=plots)
+        atomic_write(folder.path("results.json"), json.dumps(finite(document({"interrupted": done})), indent=2))
+        raise ExperimentInterrupted(done, folder.out, resumable=True) from None
+    results = CompareResults(config=config, runs=[runs[key] for key in wanted], dataset=ds, models=models,
+                             trained=trained)
+    if out is not None and set(saved) <= set(wanted):  # never drop runs of a larger earlier call from the folder
+        results.written = results.save(folder.out, plots=plots)
     return results
 
 
-__all__ = ["DEFAULT_INITS", "CompareResults", "RunResult", "hidden_layers", "resolve_inits", "run_compare",
+#: settings that must match to resume a run from its folder (``inits`` and ``seeds`` may change)
+RESUME_KEYS = ("model", "depth", "width", "activation", "dataset", "epochs", "target", "batch_size", "optimizer",
+               "learning_rate", "loss", "dataset_seed")
+#: what a run writes in its folder (deleted, with results.json, when ``resume=False`` starts over)
+OUTPUTS = ("runs.csv", "summary.csv", "history.csv", "loss_curves.png", "activation_std.png",
+           "decision_boundaries.png", "model_*_seed_*.npz", "*.tmp", "*.tmp.npz")
+
+
+def fingerprint(init: Any) -> str:
+    """A short hash of an initializer's class and config: the same label with another initializer is
+    not resumed."""
+    text = json.dumps(keras.initializers.serialize(init), sort_keys=True, default=repr)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _slug(label: str) -> str:
+    """A file-name-safe form of an initializer label (plus a hash: labels differing only in symbols differ)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:40] + "_" + hashlib.sha1(label.encode()).hexdigest()[:6]
+
+
+def _row(r: RunResult) -> dict[str, Any]:
+    return {**asdict(r), "std_ratio": r.std_ratio}
+
+
+def _from_row(row: Mapping[str, Any]) -> RunResult:
+    """A :class:`RunResult` from its JSON row (``None``, written for NaN, read back as NaN)."""
+    def num(v: Any) -> float:
+        return math.nan if v is None else float(v)
+
+    lists = ("act_std", "loss", "val_loss", "accuracy", "val_accuracy")
+    return RunResult(init=row["init"], seed=int(row["seed"]), status=row["status"],
+                     test_accuracy=num(row["test_accuracy"]), test_loss=num(row["test_loss"]),
+                     epochs_to_target=row["epochs_to_target"], symmetric_layers=list(row["symmetric_layers"]),
+                     seconds=num(row["seconds"]), **{k: [num(v) for v in row[k]] for k in lists})
+
+
+def _resumable(folder: RunFolder, config: Mapping[str, Any]) -> dict[tuple[str, int], RunResult]:
+    """The folder's finished runs by (init, seed); a label whose initializer changed is a conflict on ``inits``."""
+    if not folder.rows:
+        return {}
+    assert folder.out is not None
+    with open(folder.path("results.json")) as fh:
+        before = json.load(fh)["config"].get("initializers", {})
+    changed = {label: (before[label], now) for label, now in config["initializers"].items()
+               if label in before and before[label] != now}
+    if changed:
+        raise RunFolderConflict(folder.out, {"inits": ({k: v[0] for k, v in changed.items()},
+                                                       {k: v[1] for k, v in changed.items()})})
+    return {(row["init"], int(row["seed"])): _from_row(row) for row in folder.rows}
+
+
+__all__ = ["DEFAULT_INITS", "OUTPUTS", "RESUME_KEYS", "CompareResults", "RunResult", "hidden_layers", "resolve_inits", "run_compare",
            "symmetric_layers", "train_one"]

@@ -44,11 +44,14 @@ from kerasinit.experiments.results import (
     finite,
     load_arrays,
     mean_std,
+    pm,
     save_arrays,
+    save_outputs,
+    status_label,
+    status_notes,
     text_table,
 )
 from kerasinit.experiments.training import (
-    STATUS_NOTES,
     ExperimentInterrupted,
     choose_loss,
     steps_per_epoch,
@@ -57,10 +60,15 @@ from kerasinit.experiments.training import (
 )
 from kerasinit.pruning import Pruner, PruningCallback, random_mask
 from kerasinit.pruning.imp import next_masks, remaining
+from kerasinit.pruning.summaries import PruningSummaries
 
 KINDS = ("ticket", "reinit", "random")
 CONTROLS = ("reinit", "random")
 SCOPES = ("layer", "global")
+#: what a run writes in its folder (deleted, with results.json, when ``resume=False`` starts over)
+OUTPUTS = ("rounds.csv", "summary.csv", "lottery.png", "seed_*/theta0.npz", "seed_*/theta_rewind.npz",
+           "seed_*/masks_round_*.npz", "seed_*/random_masks_round_*.npz", "seed_*/trained_round_*.npz",
+           "seed_*/*.tmp.npz", "*.tmp")
 #: settings that must match to resume a run from its folder (``rounds`` and ``seeds`` may grow)
 RESUME_KEYS = ("model", "dataset", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "rate",
                "rate_overrides", "layers", "scope", "rewind", "controls", "eval_every", "dataset_seed")
@@ -119,6 +127,8 @@ class LotteryResults:
     out: str | None = None
     #: (seed, round) trained by the call that returned these results (resumed ones are not listed)
     trained: list[tuple[int, int]] = field(default_factory=list)
+    #: the files the call wrote to ``out`` at the end (empty: nothing rewritten, e.g. the folder holds a longer run)
+    written: list[str] = field(default_factory=list)
 
     @property
     def trained_rounds(self) -> list[int]:
@@ -162,20 +172,50 @@ class LotteryResults:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def display_rows(self) -> list[dict[str, str]]:
-        """One row per round: mean (± std over seeds when several) of accuracy and early-stop step."""
+    @property
+    def title(self) -> str:
+        """One line naming the experiment (the tables' title)."""
+        c, seeds = self.config, self.seeds
+        return (f"lottery tickets (IMP): {c['model']} on {c['dataset']}, {c['rate']:g} of the weights pruned per round "
+                f"({c['scope']} scope), rewind to {c['rewind']}, {c['epochs']} epochs, "
+                + (f"{len(seeds)} seeds {seeds}" if len(seeds) > 1 else f"seed {seeds[0]}" if seeds else "no seed"))
+
+    @property
+    def notes(self) -> list[str]:
+        """Footnotes of :meth:`display_rows`: what each column and status means."""
+        c = self.config
         several = len(self.seeds) > 1
+        kinds = ("ticket", *c["controls"])
+        meaning = {"ticket": "the pruned network rewound to " + ("its initial weights" if c["rewind"] == "init"
+                                                                  else f"its weights at {c['rewind']}"),
+                   "reinit": "the ticket's mask on a fresh random draw of the weights",
+                   "random": "a random mask with the ticket's per-layer counts on the same starting weights"}
+        notes = ["weights: % of the prunable weights left; " + "; ".join(f"{k}: {meaning[k]}" for k in kinds),
+                 "acc: test accuracy in % at the early-stop step" + (f", mean ± std over {len(self.seeds)} seeds"
+                                                                if several else ""),
+                 f"stop: the early-stop step, where the validation loss was lowest, of {c['steps']} training steps "
+                 f"({c['steps_per_epoch']} per epoch)" + (", mean over seeds" if several else "")
+                 + f"; last ({c['steps']}) = the last step: the validation loss was still falling when training "
+                 "ended (train longer for an earlier stop)"]
+        statuses = [r[k].get("status", "ok") for r in self.rows for k in kinds if r.get(k)]
+        return notes + status_notes(statuses)
+
+    def display_rows(self) -> list[dict[str, str]]:
+        """One row per round (header -> cell): round, % weights left, then per kind (ticket and each control)
+        the test accuracy in % (``"91.2"``: the table stays within 100 columns) and the early-stop step (``last (T)`` when it is the last step), mean ± std over
+        seeds when several; a ``status`` column when some training was not ok (see :attr:`notes`)."""
+        several = len(self.seeds) > 1
+        kinds = ("ticket", *self.config["controls"])
         out = []
-        for s in self.summary().to_dict(orient="records"):
-            cells = {"round": str(s["round"]), "% weights": f"{100 * s['remaining']:.1f}"}
-            for kind in ("ticket", *self.config["controls"]):
-                acc, acc_sd = s[f"{kind}_test_accuracy_mean"], s[f"{kind}_test_accuracy_std"]
-                stop, stop_sd = s[f"{kind}_early_stop_step_mean"], s[f"{kind}_early_stop_step_std"]
-                ran = math.isfinite(acc)
-                cells[f"{kind} acc"] = ("-" if not ran else f"{acc:.4f} ± {acc_sd:.4f}" if several else f"{acc:.4f}")
-                cells[f"{kind} stop"] = ("-" if not ran else f"{stop:.0f} ± {stop_sd:.0f}" if several else f"{stop:.0f}")
-            group = [r for r in self.rows if r["round"] == s["round"]]
-            cells["status"] = round_status(group, ("ticket", *self.config["controls"]))
+        for rnd in sorted({r["round"] for r in self.rows}):
+            group = [r for r in self.rows if r["round"] == rnd]
+            cells = {"round": str(rnd), "weights": percent(float(np.mean([r["remaining"] for r in group])))}
+            for kind in kinds:
+                runs = [r[kind] for r in group if r.get(kind)]
+                acc = [100 * run["test_accuracy"] for run in runs if run["test_accuracy"] is not None]
+                cells[f"{kind} acc"] = pm(*mean_std(acc), ".1f", several) if runs else "-"
+                cells[f"{kind} stop"] = stop_cell(runs, self.config.get("steps"), several)
+            cells["status"] = round_status(group, kinds)
             out.append(cells)
         if all(cells["status"] == "ok" for cells in out):  # the column appears when a training was not ok
             for cells in out:
@@ -183,64 +223,83 @@ class LotteryResults:
         return out
 
     def table(self) -> str:
-        """Aligned plain text: round, % weights remaining, test accuracy and early-stop step per kind, and a
-        ``status`` column when some training was not ok (``stalled``: near chance, ``diverged``)."""
+        """:meth:`display_rows` as aligned plain text under :attr:`title`, :attr:`notes` below."""
         rows = self.display_rows()
         head = display_header(self.config["controls"])
-        return text_table(rows, head if rows and "status" in rows[0] else head[:-1])
+        body = text_table(rows, head if rows and "status" in rows[0] else head[:-1])
+        return "\n".join([self.title, body, *self.notes])
 
     def to_dict(self) -> dict[str, Any]:
-        return finite({"config": self.config, "rows": self.rows})
+        return finite({"experiment": "run_lottery", "config": self.config, "rows": self.rows})
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     def save(self, out: str | os.PathLike[str], plots: bool = True) -> list[str]:
-        """Write ``results.json``, ``rounds.csv`` (long), ``summary.csv`` and (``plots``) ``lottery.png``."""
-        from kerasinit.experiments.results import atomic_write
+        """Write ``results.json``, ``rounds.csv`` (long), ``summary.csv`` and (``plots``) ``lottery.png``.
 
-        os.makedirs(out, exist_ok=True)
+        The data files come first; a figure that cannot be written warns instead of raising."""
+        from kerasinit.experiments.results import atomic_write, check_out
+
+        out = check_out(out)
+        assert out is not None
         paths = [os.path.join(out, n) for n in ("results.json", "rounds.csv", "summary.csv")]
         atomic_write(paths[0], self.to_json())
         self.to_pandas().to_csv(paths[1], index=False)
         self.summary().to_csv(paths[2], index=False)
         if plots:
+            from kerasinit.plots._common import pyplot
             from kerasinit.plots.lottery import plot_lottery
 
-            paths.append(os.path.join(out, "lottery.png"))
-            plot_lottery(self, out=paths[-1])
-            import matplotlib.pyplot as plt
-
-            plt.close("all")
+            paths += save_outputs([(os.path.join(out, "lottery.png"), lambda p: plot_lottery(self, out=p))])
+            pyplot().close("all")
         return paths
 
 
+def percent(fraction: float) -> str:
+    """``"100%"``, ``"51.2%"``, ``"1.56%"``: three significant digits."""
+    return f"{100 * fraction:.3g}%"
+
+
+def stop_cell(runs: Sequence[Mapping[str, Any]], last: int | None, several: bool) -> str:
+    """The early-stop step of ``runs`` (one kind, one round): ``"last (T)"`` when every run stopped at its
+    last step T, else the step (mean ± std over seeds when ``several``); ``"-"`` when none ran."""
+    steps = [run["early_stop_step"] for run in runs if run.get("early_stop_step") is not None]
+    if not steps:
+        return "-"
+    ends = {run.get("last_step", last) for run in runs}
+    if len(ends) == 1 and None not in ends and all(s == next(iter(ends)) for s in steps):
+        return f"last ({next(iter(ends))})"
+    return pm(*mean_std(steps), ".0f", several)
+
+
 def display_header(controls: Sequence[str]) -> list[str]:
-    head = ["round", "% weights"]
+    head = ["round", "weights"]
     for kind in ("ticket", *controls):
         head += [f"{kind} acc", f"{kind} stop"]
     return [*head, "status"]
 
 
 def round_status(rows: Sequence[Mapping[str, Any]], kinds: Sequence[str]) -> str:
-    """``"ok"``, or which trainings of these rows (one round, one or more seeds) were not, per status:
-    ``"stalled (accuracy near chance): ticket, random"``, ``"diverged (NaN/inf loss): reinit 2/3"``."""
-    by_status: dict[str, list[str]] = {}
+    """``"ok"``, or which trainings of these rows (one round, one or more seeds) were not, counting seeds:
+    ``"random stalled"``, ``"ticket stalled in 1 of 3 seeds; reinit diverged"`` (meanings: :func:`status_notes`)."""
+    parts = []
     for kind in kinds:
-        statuses = [r[kind].get("status", "ok") for r in rows if r.get(kind)]
-        for status in dict.fromkeys(s for s in statuses if s != "ok"):
-            count = f" {statuses.count(status)}/{len(statuses)}" if len(statuses) > 1 else ""
-            by_status.setdefault(status, []).append(f"{kind}{count}")
-    return "; ".join(f"{STATUS_NOTES.get(s, s)}: {', '.join(names)}" for s, names in by_status.items()) or "ok"
+        label = status_label([r[kind].get("status", "ok") for r in rows if r.get(kind)])
+        if label != "ok":
+            parts.append(f"{kind} {label}")
+    return "; ".join(parts) or "ok"
 
 
-def display_row(r: Mapping[str, Any], controls: Sequence[str]) -> dict[str, str]:
-    """One finished (seed, round) row as strings: seed, round, % weights, accuracy and stop per kind, status."""
-    out = {"seed": str(r["seed"]), "round": str(r["round"]), "% weights": f"{100 * r['remaining']:.1f}"}
+def display_row(r: Mapping[str, Any], controls: Sequence[str], steps: int | None = None) -> dict[str, str]:
+    """One finished (seed, round) row as strings: seed, round, weights, accuracy and stop per kind, status.
+
+    ``steps``: the training's last step (``config["steps"]``), for rows recorded without ``last_step``."""
+    out = {"seed": str(r["seed"]), "round": str(r["round"]), "weights": percent(r["remaining"])}
     for kind in ("ticket", *controls):
         run = r.get(kind)
-        out[f"{kind} acc"] = f"{run['test_accuracy']:.4f}" if run else "-"
-        out[f"{kind} stop"] = str(run["early_stop_step"]) if run else "-"
+        out[f"{kind} acc"] = f"{100 * run['test_accuracy']:.1f}" if run and run["test_accuracy"] is not None else "-"
+        out[f"{kind} stop"] = stop_cell([run] if run else [], steps, False)
     out["status"] = round_status([r], ("ticket", *controls))
     return out
 
@@ -280,6 +339,7 @@ def run_lottery(
     dataset_seed: int = 0,
     on_round: Callable[[dict[str, Any]], None] | None = None,
     on_train_begin: Callable[[str, int, Any], None] | None = None,
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> LotteryResults:
     """Iterative magnitude pruning with rewinding and controls; return :class:`LotteryResults`.
 
@@ -299,7 +359,9 @@ def run_lottery(
     ``trained_round_<k>.npz``; with ``resume`` a run there with the same settings continues after its
     last finished round. ``on_round(row)`` for every round in order: the resumed ones (before any
     training of their seed), then each one as it finishes; ``on_train_begin(kind, round, model)`` right
-    before each training (starting weights and mask in place).
+    before each training (starting weights and mask in place). ``tensorboard``: a folder where each
+    round's mask is written for TensorBoard (``seed_<s>/``, step = round): per weight, its sparsity and
+    threshold, the smallest trained magnitude the round kept (:mod:`kerasinit.pruning.summaries`).
 
     ``loss``: default from the model's output (``experiments.training.choose_loss``: cross-entropy on
     probabilities behind softmax/sigmoid, ``from_logits=True`` otherwise), recorded in
@@ -346,7 +408,7 @@ def run_lottery(
               "rate": rate, "rate_overrides": overrides, "layers": _layers_repr(layers), "scope": scope,
               "rewind": rewind, "rewind_step": start, "controls": list(controls), "seeds": seed_list,
               "eval_every": eval_every, "dataset_seed": dataset_seed, "steps": total, "steps_per_epoch": spe}
-    folder = RunFolder(out, config, RESUME_KEYS, resume)
+    folder = RunFolder(out, config, RESUME_KEYS, resume, experiment="run_lottery", outputs=OUTPUTS)
     saved = {(r["seed"], r["round"]): r for r in folder.rows}
     kept = [r for r in folder.rows if r["seed"] in seed_list and r["round"] <= rounds]
     runs_per_round = 1 + len(controls)
@@ -359,7 +421,7 @@ def run_lottery(
     warned: list[str] = []
 
     def record(result: Any, what: str) -> dict[str, Any]:
-        row = result.record(ds.chance)
+        row = {**result.record(ds.chance), "last_step": total}
         if row["status"] == "stalled" and not warned:
             warned.append(what)
             warn_chance_level(f"run_lottery: the {what} training", row["test_accuracy"], ds.chance, chosen,
@@ -395,13 +457,17 @@ def run_lottery(
 
                 def run(kind: str, rnd: int, start_step: int, snapshot_at: int | None = None, net: keras.Model = net,
                         seed: int = seed, pruner: Pruner = pruner) -> Any:
-                    bar.describe(f"seed {seed} round {rnd} {kind}")
+                    bar.describe(f"seed {seed} round {rnd} {kind}")  # (clears the previous training's note)
                     if on_train_begin is not None:
                         on_train_begin(kind, rnd, net)
-                    return train(net, ds, seed=seed, start_step=start_step, snapshot_at=snapshot_at,
-                                 callbacks=[PruningCallback(pruner=pruner), *extra], **settings)
+                    result = train(net, ds, seed=seed, start_step=start_step, snapshot_at=snapshot_at,
+                                   callbacks=[PruningCallback(pruner=pruner), *extra], **settings)
+                    bar.note(f"test acc {result.test_accuracy:.3f}")  # this training's, under its own name
+                    return result
 
                 full = {n: np.ones(pruner.masks[n].shape, "uint8") for n in names}
+                summaries = (None if tensorboard is None else
+                             PruningSummaries(os.path.join(os.fspath(tensorboard), f"seed_{seed}"), owner="run_lottery"))
                 last = max((r for (s, r) in saved if s == seed), default=None)
                 if last is not None and out is not None:
                     theta0 = load_arrays(path("theta0.npz"))
@@ -426,6 +492,8 @@ def run_lottery(
                     _finish(folder, saved, seed, 0, masks, layer_of, records, trained, on_round)
                 for rnd in range(last + 1, rounds + 1):
                     masks = next_masks(trained_values, masks, rates, rnd, scope, joint)
+                    if summaries is not None:  # the round's mask and the trained magnitudes it was cut from
+                        summaries.write_masks(rnd, masks, trained_values)
                     records: dict[str, Any] = {}
                     assign_weights(net, theta_k)
                     pruner.set_masks(masks)
@@ -448,7 +516,8 @@ def run_lottery(
                             save_arrays(path(f"random_masks_round_{rnd}.npz"), random_masks)
                         save_arrays(path(f"trained_round_{rnd}.npz"), trained_values)
                     _finish(folder, saved, seed, rnd, masks, layer_of, records, trained, on_round)
-                    bar.note(f"{100 * remaining(masks, layer_of)[0]:.1f}% acc {records['ticket']['test_accuracy']:.3f}")
+                if summaries is not None:
+                    summaries.close()
     except KeyboardInterrupt:
         finished = sorted((key for key in saved if key[0] in seed_list and key[1] <= rounds),
                           key=lambda key: (seed_list.index(key[0]), key[1]))
@@ -462,7 +531,7 @@ def run_lottery(
                   key=lambda r: (seed_list.index(r["seed"]), r["round"]))
     results = LotteryResults(config=config, rows=rows, out=None if out is None else os.fspath(out), trained=trained)
     if out is not None and len(rows) == len(saved):  # never overwrite a longer run's records with a prefix
-        results.save(out, plots=plots)
+        results.written = results.save(out, plots=plots)
     return results
 
 

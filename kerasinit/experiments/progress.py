@@ -13,7 +13,8 @@ class Progress:
 
     ``progress``: False, True (a stderr console) or a ``rich.console.Console``. ``total`` and
     ``done``: epochs in the experiment and already finished (resumed runs). Use as a context manager;
-    ``describe`` names the current training, ``note`` shows a result, ``callback()`` is the Keras
+    ``describe`` names the current training (and clears the note), ``note`` shows its loss or result
+    (call it after the training it belongs to, before the next ``describe``), ``callback()`` is the Keras
     callback that advances the bar once per epoch with the loss and validation accuracy.
     """
 
@@ -38,9 +39,11 @@ class Progress:
             self._task = self._bar.add_task("", total=self.total, completed=self.done, info="")
         return self
 
-    def describe(self, text: str) -> None:
+    def describe(self, text: str, note: str = "") -> None:
+        """Name the training now running; its ``note`` (default none) replaces the previous training's, so a
+        result shown on the line always belongs to the training the line names."""
         if self.enabled:
-            self._bar.update(self._task, description=text)
+            self._bar.update(self._task, description=text, info=note)
 
     def note(self, text: str) -> None:
         if self.enabled:

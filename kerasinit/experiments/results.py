@@ -8,9 +8,12 @@ settings continues after it (:class:`RunFolder`).
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
+import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,43 +71,166 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return (float(arr.mean()), float(arr.std())) if arr.size else (math.nan, math.nan)
 
 
+class RunFolderConflict(ValueError):
+    """``out`` holds a run whose settings differ from the requested ones (so it cannot be resumed).
+
+    ``out``: the folder; ``differences``: ``{argument: (saved, requested)}`` keyed by the library
+    argument names (``"epochs"``, ``"learning_rate"``, ... and ``"experiment"`` when the folder holds
+    another experiment's results).
+    """
+
+    def __init__(self, out: str, differences: Mapping[str, tuple[Any, Any]]) -> None:
+        self.out = out
+        self.differences = dict(differences)
+        what = "; ".join(f"{k}={saved!r} there, {now!r} requested" for k, (saved, now) in self.differences.items())
+        super().__init__(f"argument `out`: {out!r} holds a run with other settings ({what}); rerun with its settings "
+                         "to resume it, pass resume=False to start over there, or choose another `out`.")
+
+
+def check_out(out: str | os.PathLike[str] | None) -> str | None:
+    """``out`` as a string, created and proven writable (a probe file), or a ValueError naming ``out``.
+
+    Called before any training so that an unusable folder never costs a finished experiment.
+    """
+    if out is None:
+        return None
+    if not isinstance(out, str | os.PathLike):
+        raise TypeError(f"argument `out` must be a folder path (str or os.PathLike) or None; received {out!r}.")
+    path = os.fspath(out)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"argument `out`: {path!r} exists and is not a folder; choose a folder path.")
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".kerasinit-write-test-", dir=path)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise ValueError(f"argument `out`: cannot create or write the folder {path!r} "
+                         f"({exc.strerror or exc}); choose a writable folder.") from None
+    return path
+
+
 class RunFolder:
     """A resumable experiment folder (``out=None``: nothing is written, nothing resumes).
 
-    ``keys``: settings that must match a saved run to resume it; a mismatch raises ValueError
-    naming them. ``rows`` holds the finished rows read back; :meth:`commit` appends one and rewrites
+    ``out`` is checked first (:func:`check_out`). ``keys``: settings that must match a saved run
+    to resume it; a mismatch raises :class:`RunFolderConflict`. ``experiment``: the experiment's
+    name, saved in ``results.json`` (a folder of another experiment is a conflict on
+    ``"experiment"``). ``rows_key``: where ``results.json`` lists the finished rows. ``resume=False``
+    starts over: ``results.json`` and the files matching ``outputs`` (glob patterns relative to
+    ``out``, what the experiment writes) are deleted, emptied sub-folders too; nothing else is
+    touched. ``rows`` holds the finished rows read back; :meth:`commit` appends one and rewrites
     ``results.json`` atomically (call it after the row's arrays are saved).
     """
 
     def __init__(self, out: str | os.PathLike[str] | None, config: dict[str, Any], keys: Sequence[str],
-                 resume: bool = True) -> None:
-        self.out = None if out is None else os.fspath(out)
+                 resume: bool = True, *, experiment: str | None = None, rows_key: str = "rows",
+                 outputs: Sequence[str] = ()) -> None:
+        self.out = check_out(out)
         self.config = config
+        self.experiment = experiment
+        self.rows_key = rows_key
         self.rows: list[dict[str, Any]] = []
         if self.out is None:
             return
-        os.makedirs(self.out, exist_ok=True)
         path = self.path(RESULTS_FILE)
-        if resume and os.path.exists(path):
+        if not resume:
+            self.clear(outputs)
+            return
+        if not os.path.exists(path):
+            return
+        try:
             with open(path) as fh:
                 saved = json.load(fh)
-            diff = [k for k in keys if saved["config"].get(k) != finite(config.get(k))]
-            if diff:
-                raise ValueError(f"argument `out`: {self.out!r} holds a run with other settings ({', '.join(diff)}); "
-                                 "use another folder or resume=False (--fresh on the command line).")
-            self.rows = saved["rows"]
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"argument `out`: cannot read {path!r} ({exc}); pass resume=False to start over there "
+                             "or choose another `out`.") from None
+        found = saved.get("experiment") if isinstance(saved, dict) else None
+        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict) or rows_key not in saved or (
+                experiment is not None and found is not None and found != experiment):
+            raise RunFolderConflict(self.out, {"experiment": (found or "another experiment", experiment)})
+        diff = {k: (saved["config"].get(k), finite(config.get(k))) for k in keys
+                if saved["config"].get(k) != finite(config.get(k))}
+        if diff:
+            raise RunFolderConflict(self.out, diff)
+        self.rows = list(saved[rows_key])
+
+    def clear(self, outputs: Sequence[str] = ()) -> None:
+        """Delete ``results.json`` and the files matching ``outputs``, then the sub-folders left empty."""
+        assert self.out is not None
+        folders = set()
+        for pattern in (RESULTS_FILE, *outputs):
+            for name in glob.glob(os.path.join(glob.escape(self.out), pattern)):
+                if os.path.isfile(name):
+                    os.remove(name)
+                    folders.add(os.path.dirname(name))
+        for folder in sorted(folders, key=len, reverse=True):
+            if os.path.normpath(folder) != os.path.normpath(self.out) and not os.listdir(folder):
+                os.rmdir(folder)
 
     def path(self, *parts: str) -> str:
         assert self.out is not None
         return os.path.join(self.out, *parts)
 
-    def commit(self, row: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> None:
-        """Record a finished row; ``rows`` (default: the rows so far plus ``row``) is what gets written."""
+    def commit(self, row: dict[str, Any], rows: list[dict[str, Any]] | None = None,
+               document: Mapping[str, Any] | None = None) -> None:
+        """Record a finished row; ``rows`` (default: the rows so far plus ``row``) is what gets written,
+        or the whole ``document`` when given (it must list the rows under ``rows_key``)."""
         self.rows.append(row)
         if self.out is not None:
-            atomic_write(self.path(RESULTS_FILE), json.dumps(finite({"config": self.config,
-                                                                       "rows": rows or self.rows}), indent=2))
+            if document is None:
+                document = {"config": self.config, self.rows_key: rows or self.rows}
+            if self.experiment is not None:
+                document = {"experiment": self.experiment, **document}
+            atomic_write(self.path(RESULTS_FILE), json.dumps(finite(dict(document)), indent=2))
 
 
-__all__ = ["RESULTS_FILE", "RunFolder", "atomic_write", "finite", "load_arrays", "mean_std", "save_arrays",
-           "text_table"]
+def pm(mean: float, std: float, fmt: str = ".4f", several: bool = True) -> str:
+    """``"0.9120 ± 0.0100"`` over several seeds, the value alone over one (never a ``± 0`` of one run)."""
+    if not math.isfinite(mean):
+        return "-"
+    if not several or not math.isfinite(std):
+        return f"{mean:{fmt}}"
+    return f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def status_label(statuses: Sequence[str]) -> str:
+    """``"ok"``, or each other status with how many of the seeds had it: ``"stalled in 1 of 3 seeds"``
+    (the bare status when every seed had it: ``"symmetric"``); several are joined by ``"; "``."""
+    statuses = list(statuses)
+    n = len(statuses)
+    parts = [s if statuses.count(s) == n else f"{s} in {statuses.count(s)} of {n} seeds"
+             for s in dict.fromkeys(statuses) if s != "ok"]
+    return "; ".join(parts) or "ok"
+
+
+def status_notes(statuses: Sequence[str]) -> list[str]:
+    """What each status other than ``"ok"`` among ``statuses`` means (one line each, for table footnotes)."""
+    from kerasinit.experiments.training import STATUS_NOTES
+
+    notes = []
+    for s in dict.fromkeys(statuses):
+        text = STATUS_NOTES.get(s)
+        if text is not None:
+            meaning = text[len(s):].strip().removeprefix("(").removesuffix(")")
+            notes.append(f"{s}: {meaning}")
+    return notes
+
+
+def save_outputs(writers: Sequence[tuple[str, Any]]) -> list[str]:
+    """Call each ``(path, write)`` in turn; an ``OSError`` (disk full, folder removed) warns naming the
+    file instead of raising, so a finished experiment's other files are still written. Returns the
+    paths written."""
+    written = []
+    for path, write in writers:
+        try:
+            write(path)
+        except OSError as exc:
+            warnings.warn(f"could not write {path}: {exc}", RuntimeWarning, stacklevel=3)
+            continue
+        written.append(path)
+    return written
+
+
+__all__ = ["RESULTS_FILE", "RunFolder", "RunFolderConflict", "atomic_write", "check_out", "finite", "load_arrays",
+           "mean_std", "pm", "save_arrays", "save_outputs", "status_label", "status_notes", "text_table"]

@@ -2,7 +2,7 @@
 
 >>> results = run_prune_at_init("lenet_300_100", "digits", methods=["snip", "synflow", "random"],
 ...                             sparsities=[0.5, 0.9, 0.98], seeds=[0, 1], epochs=10)
->>> print(results.table())     # mean ± std test accuracy per (method, sparsity)
+>>> print(results.table())     # test accuracy (mean ± std over seeds) per (method, sparsity)
 >>> results.save("out/")       # results.json, runs.csv and accuracy_vs_sparsity.png
 
 For every (method, sparsity, seed) a fresh copy of the model is drawn with the seed, pruned by
@@ -25,10 +25,22 @@ from typing import Any
 
 from kerasinit._validation import check_int
 from kerasinit.experiments.datasets import load
+from kerasinit.experiments.lottery import OUTPUTS as LOTTERY_OUTPUTS
 from kerasinit.experiments.models import instantiate
-from kerasinit.experiments.results import atomic_write, finite, mean_std, text_table
+from kerasinit.experiments.progress import Progress
+from kerasinit.experiments.results import (
+    RunFolder,
+    atomic_write,
+    check_out,
+    finite,
+    mean_std,
+    pm,
+    save_outputs,
+    status_label,
+    status_notes,
+    text_table,
+)
 from kerasinit.experiments.training import (
-    STATUS_NOTES,
     ExperimentInterrupted,
     choose_loss,
     train,
@@ -37,6 +49,7 @@ from kerasinit.experiments.training import (
 from kerasinit.pruning.at_init import prune_at_init
 from kerasinit.pruning.schedules import check_sparsity
 from kerasinit.pruning.scores import SCORES, default_methods
+from kerasinit.pruning.summaries import PruningSummaries
 
 DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95, 0.98)
 
@@ -50,6 +63,10 @@ class AtInitResults:
     #: with ``with_lottery``: IMP's winning tickets from ``run_lottery``, one row per round
     #: (``sparsity``, ``test_accuracy_mean``, ``test_accuracy_std``), the reference line
     lottery: list[dict[str, float]] = field(default_factory=list)
+    #: (method, sparsity, seed) trained by the call that returned these results (resumed ones are not listed)
+    trained: list[tuple[str, float, int]] = field(default_factory=list)
+    #: the files the call wrote to ``out`` at the end (empty: nothing rewritten, e.g. the folder holds more runs)
+    written: list[str] = field(default_factory=list)
 
     def summary(self) -> list[dict[str, Any]]:
         """Mean and std over seeds of the test accuracy, per (method, sparsity) in run order."""
@@ -58,34 +75,71 @@ class AtInitResults:
         for method, sparsity in keys:
             runs = [r for r in self.rows if r["method"] == method and r["sparsity"] == sparsity]
             mean, std = mean_std([r["test_accuracy"] for r in runs])
-            statuses = [r.get("status", "ok") for r in runs]
-            bad = [s for s in dict.fromkeys(statuses) if s != "ok"]
-            status = "; ".join(STATUS_NOTES.get(s, s) + (f" ({statuses.count(s)}/{len(runs)})" if len(runs) > 1 else "")
-                               for s in bad) or "ok"
+            status = status_label([r.get("status", "ok") for r in runs])
             out.append({"method": method, "sparsity": sparsity, "test_accuracy_mean": mean, "test_accuracy_std": std,
                         "collapsed_layers": max(len(r["collapsed_layers"]) for r in runs), "seeds": len(runs),
                         "status": status})
         return out
 
-    def table(self) -> str:
-        rows = [{"method": s["method"], "sparsity": f"{s['sparsity']:g}",
-                 "test acc": f"{s['test_accuracy_mean']:.4f} ± {s['test_accuracy_std']:.4f}",
-                 "collapsed layers": str(s["collapsed_layers"]), "status": s["status"]} for s in self.summary()]
+    @property
+    def seeds(self) -> list[int]:
+        return list(dict.fromkeys(r["seed"] for r in self.rows))
+
+    @property
+    def title(self) -> str:
+        """One line naming the experiment (the table's title)."""
+        c, seeds = self.config, self.seeds
+        return (f"pruning at initialization: {c['model']} on {c['dataset']}, {c['distribution']} distribution, "
+                f"{c['epochs']} epochs, " + (f"{len(seeds)} seeds {seeds}" if len(seeds) > 1
+                                             else f"seed {seeds[0]}" if seeds else "no seed"))
+
+    @property
+    def notes(self) -> list[str]:
+        """Footnotes of :meth:`display_rows`: what each column and status means."""
+        n = len(self.seeds)
+        notes = ["weights: % of the prunable weights left after pruning (1 - sparsity)",
+                 "test acc: test accuracy at the early-stop step (lowest validation loss)"
+                 + (f", mean ± std over {n} seeds" if n > 1 else ""),
+                 "collapsed: layers pruned empty (layer collapse, Tanaka et al. 2020)"
+                 + (", the most over the seeds" if n > 1 else "")]
+        notes += status_notes([r.get("status", "ok") for r in self.rows])
+        for r in sorted(self.lottery, key=lambda r: r["sparsity"]):
+            notes.append(f"IMP ticket (run_lottery) at {100 * (1 - r['sparsity']):.3g}% weights: test acc "
+                         + pm(r["test_accuracy_mean"], r["test_accuracy_std"], ".3f", n > 1))
+        return notes
+
+    def display_rows(self) -> list[dict[str, str]]:
+        """One row per (method, sparsity) (header -> cell): % weights left, test accuracy (mean ± std over seeds
+        when several), collapsed layers, and a ``status`` column when some training was not ok."""
+        several = len(self.seeds) > 1
+        rows = [{"method": s["method"], "sparsity": f"{s['sparsity']:g}", "weights": f"{100 * (1 - s['sparsity']):.3g}%",
+                 "test acc": pm(s["test_accuracy_mean"], s["test_accuracy_std"], ".3f", several),
+                 "collapsed": str(s["collapsed_layers"]), "status": s["status"]} for s in self.summary()]
         if all(r["status"] == "ok" for r in rows):  # the column appears when a training was not ok
             for r in rows:
                 del r["status"]
-        return text_table(rows, head=["method", "sparsity", "test acc", "collapsed layers",
-                                      *(["status"] if rows and "status" in rows[0] else [])])
+        return rows
+
+    def table(self) -> str:
+        """:meth:`display_rows` as aligned plain text under :attr:`title`, :attr:`notes` below."""
+        head = ["method", "sparsity", "weights", "test acc", "collapsed"]
+        rows = self.display_rows()
+        body = text_table(rows, head=head + (["status"] if rows and "status" in rows[0] else []))
+        return "\n".join([self.title, body, *self.notes])
 
     def to_dict(self) -> dict[str, Any]:
-        return finite({"config": self.config, "rows": self.rows, "summary": self.summary(), "lottery": self.lottery})
+        return finite({"experiment": "run_prune_at_init", "config": self.config, "rows": self.rows,
+                       "summary": self.summary(), "lottery": self.lottery})
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     def save(self, out: str | os.PathLike[str], plots: bool = True) -> list[str]:
-        """Write results.json, runs.csv and (``plots``) accuracy_vs_sparsity.png; return the paths."""
-        os.makedirs(out, exist_ok=True)
+        """Write results.json, runs.csv and (``plots``) accuracy_vs_sparsity.png; return the paths.
+
+        The data files come first; a figure that cannot be written warns instead of raising."""
+        out = check_out(out)
+        assert out is not None
         written = [os.path.join(out, "results.json"), os.path.join(out, "runs.csv")]
         atomic_write(written[0], self.to_json())
         head = ["method", "sparsity", "seed", "achieved_sparsity", "test_accuracy", "final_test_accuracy",
@@ -94,10 +148,12 @@ class AtInitResults:
                                     for r in self.rows]
         atomic_write(written[1], "\n".join(lines) + "\n")
         if plots and self.rows:
+            from kerasinit.plots._common import pyplot
             from kerasinit.plots.sparsity import plot_accuracy_vs_sparsity
 
-            written.append(os.path.join(out, "accuracy_vs_sparsity.png"))
-            plot_accuracy_vs_sparsity(self, out=written[-1])
+            written += save_outputs([(os.path.join(out, "accuracy_vs_sparsity.png"),
+                                      lambda p: plot_accuracy_vs_sparsity(self, out=p))])
+            pyplot().close("all")
         return written
 
 
@@ -119,8 +175,11 @@ def run_prune_at_init(
     loss: Any = None,
     model_options: Mapping[str, Any] | None = None,
     out: str | os.PathLike[str] | None = None,
+    resume: bool = True,
     plots: bool = True,
     with_lottery: bool = False,
+    progress: bool | Any = False,
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> AtInitResults:
     """Prune fresh copies of ``model`` at initialization by each method and sparsity, train them, compare.
 
@@ -130,14 +189,24 @@ def run_prune_at_init(
     (``iterations`` applies to every method but ``"random"``).
     ``score_samples``: training examples in SNIP's and GraSP's scoring batch. ``with_lottery``: also run
     :func:`~kerasinit.experiments.lottery.run_lottery` (rate 0.5 per round, as many rounds as reach the
-    highest sparsity, same training settings and seeds) for IMP's tickets as a reference line. With
-    ``out`` the results are saved there (see :meth:`AtInitResults.save`).
+    highest sparsity, same training settings and seeds) for IMP's tickets as a reference line (its own
+    run folder ``out/lottery``). ``out``: a run folder (checked before any training: a ValueError naming
+    ``out`` if it is a file or cannot be written) for :meth:`AtInitResults.save`'s files. A rerun with
+    the same settings there resumes: finished (method, sparsity, seed) trainings are read back, not
+    re-run (``methods``, ``sparsities`` and ``seeds`` may change; ``trained`` lists the new ones);
+    other settings raise :class:`~kerasinit.experiments.results.RunFolderConflict`; ``resume=False``
+    deletes what an earlier run wrote there and starts over. A call asking for fewer runs than the
+    folder holds returns them and leaves the folder as it is. ``progress``: one bar over every training
+    (``experiments.progress.Progress``). ``tensorboard``: a folder where each run's masks are written for
+    TensorBoard (``<method>_<sparsity>_seed_<s>/``, step 0: fixed through training), per weight sparsity
+    (:mod:`kerasinit.pruning.summaries`).
 
     ``loss``: default from the model's output (``experiments.training.choose_loss``), used by SNIP's
     and GraSP's scores and by training, recorded in ``config["loss"]``. Each row has a status
     (``"ok"``, ``"stalled"``: test accuracy near chance, ``"diverged"``); the first stalled one warns
     (``ChanceLevelWarning``). Ctrl-C keeps the finished runs (saved to ``out`` with
-    ``config["interrupted"]``, no plot) and raises ``experiments.training.ExperimentInterrupted``.
+    ``config["interrupted"]``, no plot; a rerun resumes) and raises
+    ``experiments.training.ExperimentInterrupted``.
     """
     owner = "run_prune_at_init"
     methods = default_methods() if methods is None else methods
@@ -156,56 +225,88 @@ def run_prune_at_init(
               "sparsities": sparsities, "seeds": seeds, "distribution": distribution, "ablation": ablation,
               "iterations": iterations, "score_samples": score_samples, "epochs": epochs, "batch_size": batch_size,
               "optimizer": optimizer, "learning_rate": learning_rate, "loss": chosen.name,
-              "loss_source": chosen.source}
+              "loss_source": chosen.source, "model_options": dict(model_options or {})}
+    folder = RunFolder(out, config, RESUME_KEYS, resume, experiment="run_prune_at_init", outputs=OUTPUTS)
+    saved = {_key(r): r for r in folder.rows}
+    wanted = [(method, float(sparsity), seed) for method in methods for sparsity in sparsities for seed in seeds]
+    done = {key: saved[key] for key in wanted if key in saved}
     results = AtInitResults(config)
     batch = (ds.x_train[:score_samples], ds.y_train[:score_samples])
-    total = len(methods) * len(sparsities) * len(seeds)
-    try:
-        for method in methods:
-            for sparsity in sparsities:
-                for seed in seeds:
-                    start = time.perf_counter()
-                    net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
-                    pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
-                                           distribution=distribution, seed=seed,
-                                           iterations=iterations if SCORES[method].iterative else None,
-                                           ablation=ablation, loss=chosen.loss)
-                    collapsed = list(pruner.collapsed)  # the weights the pruner emptied (it warned naming them)
-                    run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
-                                learning_rate=learning_rate, loss=chosen.loss)
-                    status = run.status(ds.chance)
-                    if status == "stalled" and not any(r["status"] == "stalled" for r in results.rows):
-                        warn_chance_level(f"run_prune_at_init: the training of {method} at sparsity {sparsity:g} "
-                                          f"seed {seed}", run.test_accuracy, ds.chance, chosen,
-                                          ["the sparsity (a layer pruned empty or nearly so)"])
-                    results.rows.append({"method": method, "sparsity": sparsity, "seed": seed,
-                                         "achieved_sparsity": round(pruner.sparsity, 6),
-                                         "test_accuracy": run.test_accuracy,
-                                         "final_test_accuracy": run.final_test_accuracy, "collapsed_layers": collapsed,
-                                         "hessian": pruner.scores.hessian, "diverged": run.diverged, "status": status,
-                                         "seconds": round(time.perf_counter() - start, 3)})
-        if with_lottery:
-            from kerasinit.experiments.lottery import run_lottery
 
-            rounds = max(1, math.ceil(math.log(1.0 - max(sparsities)) / math.log(0.5)))
-            tickets = run_lottery(model, ds, optimizer=optimizer, learning_rate=learning_rate, loss=loss, epochs=epochs,
-                                  batch_size=batch_size, rounds=rounds, rate=0.5, controls=[], seeds=seeds,
-                                  model_options=model_options, plots=False)
-    except KeyboardInterrupt:
-        done = f"after {len(results.rows)} of {total} trainings" + (" (during the IMP reference run)"
-                                                                    if len(results.rows) == total else "")
-        if out is None or not results.rows:
-            raise ExperimentInterrupted(done) from None
-        config["interrupted"] = done
-        results.save(out, plots=False)
-        raise ExperimentInterrupted(done, os.fspath(out)) from None
+    def document(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        everything = [*(r for key, r in saved.items() if key not in done), *done.values()]
+        return AtInitResults({**config, **(extra or {})}, everything).to_dict()
+
+    with Progress(progress, total=len(wanted) * epochs, done=len(done) * epochs) as bar:
+        try:
+            tick = bar.callback()
+            for method, sparsity, seed in wanted:
+                if (method, sparsity, seed) in done:
+                    continue
+                bar.describe(f"{method} {sparsity:g} seed {seed}")
+                start = time.perf_counter()
+                net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
+                pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
+                                       distribution=distribution, seed=seed,
+                                       iterations=iterations if SCORES[method].iterative else None,
+                                       ablation=ablation, loss=chosen.loss)
+                collapsed = list(pruner.collapsed)  # the weights the pruner emptied (it warned naming them)
+                if tensorboard is not None:  # the masks, fixed through training: per weight sparsity at step 0
+                    summaries = PruningSummaries(os.path.join(os.fspath(tensorboard), f"{method}_{sparsity:g}_seed_{seed}"),
+                                                 owner="run_prune_at_init")
+                    summaries.write_masks(0, pruner.get_masks())
+                    summaries.close()
+                run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
+                            learning_rate=learning_rate, loss=chosen.loss, callbacks=[tick] if tick is not None else ())
+                bar.note(f"test acc {run.test_accuracy:.3f}")
+                status = run.status(ds.chance)
+                if status == "stalled" and not any(r["status"] == "stalled" for r in done.values()):
+                    warn_chance_level(f"run_prune_at_init: the training of {method} at sparsity {sparsity:g} "
+                                      f"seed {seed}", run.test_accuracy, ds.chance, chosen,
+                                      ["the sparsity (a layer pruned empty or nearly so)"])
+                row = {"method": method, "sparsity": sparsity, "seed": seed,
+                       "achieved_sparsity": round(pruner.sparsity, 6), "test_accuracy": run.test_accuracy,
+                       "final_test_accuracy": run.final_test_accuracy, "collapsed_layers": collapsed,
+                       "hessian": pruner.scores.hessian, "diverged": run.diverged, "status": status,
+                       "seconds": round(time.perf_counter() - start, 3)}
+                done[(method, sparsity, seed)] = row
+                results.trained.append((method, sparsity, seed))
+                folder.commit(row, document=None if out is None else document())
+            if with_lottery:
+                from kerasinit.experiments.lottery import run_lottery
+
+                rounds = max(1, math.ceil(math.log(1.0 - max(sparsities)) / math.log(0.5)))
+                tickets = run_lottery(model, ds, optimizer=optimizer, learning_rate=learning_rate, loss=loss, epochs=epochs,
+                                      batch_size=batch_size, rounds=rounds, rate=0.5, controls=[], seeds=seeds,
+                                      model_options=model_options, plots=False, resume=resume,
+                                      out=None if out is None else folder.path("lottery"))
+        except KeyboardInterrupt:
+            what = f"after {len(done)} of {len(wanted)} trainings" + (" (during the IMP reference run)"
+                                                                      if len(done) == len(wanted) else "")
+            if out is None or not done:
+                raise ExperimentInterrupted(what) from None
+            atomic_write(folder.path("results.json"), json.dumps(finite(document({"interrupted": what})), indent=2))
+            raise ExperimentInterrupted(what, folder.out, resumable=True) from None
+    results.rows = [done[key] for key in wanted]
     if with_lottery:
         results.lottery = [{"sparsity": 1.0 - float(r["remaining"]), "test_accuracy_mean": float(r["ticket_test_accuracy_mean"]),
                             "test_accuracy_std": float(r["ticket_test_accuracy_std"])}
                            for r in tickets.summary().to_dict(orient="records")]
-    if out is not None:
-        results.save(out, plots=plots)
+    if out is not None and set(saved) <= set(wanted):  # never drop runs of a larger earlier call from the folder
+        results.written = results.save(folder.out, plots=plots)
     return results
+
+
+#: settings that must match to resume a run from its folder (``methods``, ``sparsities``, ``seeds`` may change)
+RESUME_KEYS = ("model", "model_options", "dataset", "distribution", "ablation", "iterations", "score_samples", "epochs",
+               "batch_size", "optimizer", "learning_rate", "loss")
+#: what a run writes in its folder (deleted, with results.json, when ``resume=False`` starts over)
+OUTPUTS = ("runs.csv", "accuracy_vs_sparsity.png", "*.tmp", *(f"lottery/{name}" for name in LOTTERY_OUTPUTS),
+           "lottery/results.json")
+
+
+def _key(row: Mapping[str, Any]) -> tuple[str, float, int]:
+    return row["method"], float(row["sparsity"]), int(row["seed"])
 
 
 __all__ = ["AtInitResults", "run_prune_at_init"]

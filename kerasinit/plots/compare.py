@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasinit.plots._common import finish, pyplot
+from kerasinit.plots._common import finish, pyplot, readable_log_axis
 
 
 def plot_loss_curves(results: Any, out: str | os.PathLike[str] | None = None) -> Any:
@@ -19,7 +19,8 @@ def plot_loss_curves(results: Any, out: str | os.PathLike[str] | None = None) ->
     plt = pyplot()
     hist = results.history()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
-    status = dict(zip(results.summary()["init"], results.summary()["status"], strict=True))
+    status = dict(zip(results.summary()["init"], results.summary()["status"], strict=True))  # counts seeds
+    several = len({r.seed for r in results.runs}) > 1
     for i, init in enumerate(results.inits):
         label = init if status[init] == "ok" else f"{init} ({status[init]})"
         mean = hist[hist["init"] == init].groupby("epoch")[["loss", "val_loss", "val_accuracy"]].mean()
@@ -27,7 +28,8 @@ def plot_loss_curves(results: Any, out: str | os.PathLike[str] | None = None) ->
         ax_loss.plot(mean.index, mean["loss"], "-", color=color, label=label)
         ax_loss.plot(mean.index, mean["val_loss"], "--", color=color)
         ax_acc.plot(mean.index, mean["val_accuracy"], "-", color=color, label=init)
-    ax_loss.set(xlabel="epoch", ylabel="loss (train solid, val dashed)", title="loss, mean over seeds")
+    ax_loss.set(xlabel="epoch", ylabel="loss (train solid, val dashed)",
+                title="loss, mean over seeds" if several else "loss")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1.02), title="validation accuracy")
     ax_acc.axhline(results.config["target"], color="grey", lw=0.8, ls=":")
     ax_acc.axhline(results.dataset.chance, color="grey", lw=0.8, ls="--")
@@ -49,8 +51,11 @@ def plot_activation_std(results: Any, out: str | os.PathLike[str] | None = None)
         label = init if positive.any() else f"{init} (all zero)"
         ax.plot(layers[positive], stds[positive], "o-", color=f"C{i % 10}", label=label)
     ax.set_yscale("log")
-    ax.set(xlabel="hidden layer", ylabel="activation std at step 0", title="signal through depth before training")
+    ax.set(xlabel="hidden layer", ylabel="activation std at step 0 (log scale)",
+           title="signal through depth before training")
     ax.set_xticks(np.arange(1, max(len(r.act_std) for r in results.runs) + 1))
+    if ax.lines and any(len(line.get_xdata()) for line in ax.lines):
+        readable_log_axis(ax, "y")
     ax.legend(fontsize=8)
     fig.suptitle(_title(results), fontsize=10)
     fig.tight_layout()

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasinit.plots._common import finish, pyplot
+from kerasinit.plots._common import finish, pyplot, readable_log_axis
 
 STYLE = {"ticket": ("C0", "o-", "winning ticket (rewound)"), "reinit": ("C3", "s--", "random reinit"),
          "random": ("C2", "^:", "random pruning")}
@@ -17,7 +17,8 @@ STYLE = {"ticket": ("C0", "o-", "winning ticket (rewound)"), "reinit": ("C3", "s
 
 def plot_lottery(results: Any, out: str | os.PathLike[str] | None = None) -> Any:
     """``results``: a :class:`~kerasinit.experiments.lottery.LotteryResults`; with several seeds the
-    mean over seeds with a ±1 std band (Frankle & Carbin's error bars)."""
+    mean over seeds with a ±1 std band (Frankle & Carbin's error bars). The early-stop panel marks the last
+    training step: a line lying on it means the validation loss was still falling when training ended."""
     summary = results.summary()
     if summary.empty:
         raise ValueError("argument `results` holds no rounds.")
@@ -39,12 +40,16 @@ def plot_lottery(results: Any, out: str | os.PathLike[str] | None = None) -> Any
     for ax in (ax_acc, ax_stop):
         ax.set_xscale("log")
         ax.set_xlim(remaining.max() * 1.15, remaining.min() / 1.15)  # dense on the left, sparser to the right
-        ax.set_xticks(remaining, [f"{v:.3g}" for v in remaining], fontsize=8)
-        ax.minorticks_off()
-        ax.set_xlabel("% of weights remaining (log)")
+        readable_log_axis(ax, "x")
+        ax.set_xlabel("% of weights remaining (log scale)")
         ax.grid(True, which="both", alpha=0.3)
     ax_acc.set(ylabel="test accuracy at early stop", title="accuracy" + (" (mean ± std over seeds)" if several else ""))
-    ax_stop.set(ylabel="early-stop step (min val loss)", title="early-stopping iteration")
+    last = results.config.get("steps")
+    if last:
+        ax_stop.axhline(last, color="grey", ls=":", lw=1, label=f"last step ({last}): still improving at the end")
+        ax_stop.legend(fontsize=8)
+    ax_stop.set(ylabel="early-stop step (min val loss)", title="early-stopping iteration"
+                + (" (mean ± std over seeds)" if several else ""))
     ax_acc.legend(fontsize=8)
     c = results.config
     fig.suptitle(f"IMP: {c['model']} on {c['dataset']}, rate {c['rate']:g}, {c['scope']} scope, rewind {c['rewind']}, "

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasinit.plots._common import finish, pyplot
+from kerasinit.plots._common import finish, pyplot, readable_log_axis
 
 PathLike = str | os.PathLike[str]
 
@@ -96,6 +96,7 @@ def plot_std_vs_depth(
         ax.plot(line["depth"], line[stat], "o-", ms=3, color=color, label=f"epoch {int(epoch)} (step {int(step)})")
     if log:
         ax.set_yscale("log")
+        readable_log_axis(ax, "y")
     ax.set_xlabel("layer depth (index among tracked layers)")
     ax.set_ylabel(f"{kind} {stat}")
     ax.set_title(f"{kind} {stat} per layer")
@@ -140,6 +141,7 @@ def plot_std_over_training(
             ax.plot(table.columns, table.loc[depth], "-", color=cmap(i / max(1, len(table.index) - 1)), label=str(names[depth]))
         if log:
             ax.set_yscale("log")
+            readable_log_axis(ax, "y")
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(f"{kind} {stat}")
         if len(table.index) <= 12:

@@ -107,18 +107,24 @@ class PruningSummaries:
             warnings.warn(f"{self.owner}: TensorBoard summaries of step {step} not written: the masks do not hold "
                           f"that update's kept counts ({{weight: (kept, expected)}} = {wrong}).", UserWarning, stacklevel=3)
             return False
+        self.write_masks(step, masks, {w.name: to_numpy(w.variable) for w in pruner.weights})
+        return True
+
+    def write_masks(self, step: int, masks: Mapping[str, np.ndarray],
+                    values: Mapping[str, np.ndarray] | None = None) -> None:
+        """Write ``masks`` (``{weight: mask}``) at ``step``: each one's sparsity and, where ``values`` gives
+        the magnitudes the mask was chosen from, its threshold (experiments: IMP's trained weights)."""
         writer = self._open()
         records = []
-        for w in pruner.weights:
-            sparsity, threshold = weight_summary(masks[w.name], to_numpy(w.variable))
-            if (sparsity_tag(w.name), step) not in self._present:
-                records.append({"step": step, "layer": w.name, "kind": SPARSITY_KIND, SPARSITY_STAT: sparsity})
-            if threshold is not None and (threshold_tag(w.name), step) not in self._present:
-                records.append({"step": step, "layer": w.name, "kind": THRESHOLD_KIND, THRESHOLD_STAT: threshold})
+        for name, mask in masks.items():
+            sparsity, threshold = weight_summary(mask, values[name] if values is not None else np.ones(mask.shape))
+            if (sparsity_tag(name), step) not in self._present:
+                records.append({"step": step, "layer": name, "kind": SPARSITY_KIND, SPARSITY_STAT: sparsity})
+            if values is not None and threshold is not None and (threshold_tag(name), step) not in self._present:
+                records.append({"step": step, "layer": name, "kind": THRESHOLD_KIND, THRESHOLD_STAT: threshold})
         if records:
             writer.write(records)
         self.logged.append(step)
-        return True
 
     def close(self) -> None:
         if self._writer is not None:

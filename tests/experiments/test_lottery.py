@@ -139,9 +139,11 @@ def test_results_table_and_files(tiny):
     assert df.loc[0, "ticket_test_accuracy"] > 0.5  # the dense net learns even in 18 steps
     assert list(df["seed"]) == [0, 0, 0, 0]
     lines = results.table().splitlines()
-    assert lines[0].split() == ["round", "%", "weights", "ticket", "acc", "ticket", "stop", "reinit", "acc",
+    assert lines[0] == results.title
+    assert lines[1].split() == ["round", "weights", "ticket", "acc", "ticket", "stop", "reinit", "acc",
                                 "reinit", "stop", "random", "acc", "random", "stop"]
-    assert len(lines) == 5 and lines[2].split()[1] == f"{100 * results.rows[1]['remaining']:.1f}"
+    assert lines[3].split()[1] == f"{100 * results.rows[1]['remaining']:.3g}%"
+    assert lines[6:] == results.notes  # title, header, 4 rounds, then the footnotes
     assert {"theta0.npz", "masks_round_3.npz", "random_masks_round_3.npz", "trained_round_3.npz"} <= set(os.listdir(out))
     top = out.parent
     assert {"results.json", "rounds.csv", "summary.csv", "lottery.png"} <= set(os.listdir(top))
@@ -167,7 +169,7 @@ def test_early_stop_step_is_the_validation_minimum(digits):
     assert run["early_stop_step"] == 5 * (best + 1)
     assert run["val_loss"] == pytest.approx(val_losses[3 + best])
     assert "reinit" not in results.rows[1] and results.display_rows()[1].keys() == {
-        "round", "% weights", "ticket acc", "ticket stop"}
+        "round", "weights", "ticket acc", "ticket stop"}
 
 
 def test_rewind_to_step_k_and_global_scope(digits, tmp_path):
