@@ -433,7 +433,7 @@ def run_compare(
                             assign_weights(net, load_arrays(weights_file(label)))
                             models[label] = net
                         continue
-                    bar.describe(f"{label} seed {seed}")
+                    bar.describe(f"{label} seed {seed}", epochs=epochs)
                     result, net = train_one(model, ds, init, label, seed, options=options, target=target,
                                             callbacks=[*callbacks, *([tick] if tick else [])], **settings)
                     bar.note(f"test {result.test_accuracy:.3f} {result.status}")

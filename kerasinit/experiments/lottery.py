@@ -457,7 +457,7 @@ def run_lottery(
 
                 def run(kind: str, rnd: int, start_step: int, snapshot_at: int | None = None, net: keras.Model = net,
                         seed: int = seed, pruner: Pruner = pruner) -> Any:
-                    bar.describe(f"seed {seed} round {rnd} {kind}")  # (clears the previous training's note)
+                    bar.describe(f"seed {seed} round {rnd} {kind}", epochs=epochs if rnd == 0 else rewound_epochs)  # (clears the previous training's note)
                     if on_train_begin is not None:
                         on_train_begin(kind, rnd, net)
                     result = train(net, ds, seed=seed, start_step=start_step, snapshot_at=snapshot_at,

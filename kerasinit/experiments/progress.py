@@ -24,6 +24,8 @@ class Progress:
         self.total, self.done = total, done
         self._bar: Any = None
         self._task: Any = None
+        self._expected: int | None = None  # epochs of the training now described, and how many ticked
+        self._ticked = 0
 
     def __enter__(self) -> Progress:
         if self.enabled:
@@ -39,11 +41,20 @@ class Progress:
             self._task = self._bar.add_task("", total=self.total, completed=self.done, info="")
         return self
 
-    def describe(self, text: str, note: str = "") -> None:
+    def describe(self, text: str, note: str = "", epochs: int | None = None) -> None:
         """Name the training now running; its ``note`` (default none) replaces the previous training's, so a
-        result shown on the line always belongs to the training the line names."""
+        result shown on the line always belongs to the training the line names. ``epochs``: what this
+        training counts for on the bar; one that stops early (diverged) is topped up when the next starts."""
         if self.enabled:
+            self._settle()
+            self._expected, self._ticked = epochs, 0
             self._bar.update(self._task, description=text, info=note)
+
+    def _settle(self) -> None:
+        """Advance over the epochs the last described training did not run (it stopped early)."""
+        if self._expected is not None and self._ticked < self._expected:
+            self._bar.advance(self._task, self._expected - self._ticked)
+        self._expected, self._ticked = None, 0
 
     def note(self, text: str) -> None:
         if self.enabled:
@@ -51,6 +62,7 @@ class Progress:
 
     def advance(self, n: int = 1) -> None:
         if self.enabled:
+            self._ticked += n
             self._bar.advance(self._task, n)
 
     def callback(self) -> keras.callbacks.Callback | None:
@@ -69,6 +81,8 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
+            if exc[0] is None:
+                self._settle()
             self._bar.__exit__(*exc)
 
 

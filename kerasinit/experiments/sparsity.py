@@ -243,7 +243,7 @@ def run_prune_at_init(
             for method, sparsity, seed in wanted:
                 if (method, sparsity, seed) in done:
                     continue
-                bar.describe(f"{method} {sparsity:g} seed {seed}")
+                bar.describe(f"{method} {sparsity:g} seed {seed}", epochs=epochs)
                 start = time.perf_counter()
                 net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
                 pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
