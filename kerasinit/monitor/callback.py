@@ -283,7 +283,7 @@ class VarianceMonitor(keras.callbacks.Callback):
         # what a training-mode pass may change (BN moving statistics, seed states...), restored after
         # it; dropout seeds are also set to their values now before each pass: the same masks every record
         self._state = list(net.non_trainable_variables) if self.probe_training else []
-        self._seeds = [(sg.state, np.array(to_numpy(sg.state), copy=True)) for layer in iter_layers(model)
+        self._seeds = [(sg.state, to_numpy(sg.state)) for layer in iter_layers(model)
                        for sg in getattr(layer, "_seed_generators", ())] if self.probe_training else []
 
         def split(outputs: Any) -> tuple[Any, list[Any]]:
@@ -363,7 +363,7 @@ class VarianceMonitor(keras.callbacks.Callback):
         preparation (the same dropout masks at every record) and every non-trainable variable the
         pass may update (BN moving statistics, seed states) is restored afterwards, so the probe
         leaves training exactly as it was."""
-        saved = [(v, np.array(to_numpy(v), copy=True)) for v in self._state]  # torch's numpy() is a view
+        saved = [(v, to_numpy(v)) for v in self._state]  # copies (never a view of torch's storage)
         try:
             for variable, value in self._seeds:
                 variable.assign(value)
