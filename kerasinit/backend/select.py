@@ -33,7 +33,10 @@ def _select(backend: str) -> Callable[[Any, Any], Any]:
 
 
 def _eager(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return lambda *args: fn(*(keras.ops.convert_to_tensor(a) for a in args))
+    def read(a: Any) -> Any:
+        return [keras.ops.convert_to_tensor(x) for x in a] if isinstance(a, list | tuple) else keras.ops.convert_to_tensor(a)
+
+    return lambda *args: fn(*(read(a) for a in args))
 
 
 @cache
@@ -44,7 +47,8 @@ def _compiler(backend: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
 
 
 def fused(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` (a function of tensors; called with variables, it reads them) as one XLA computation on TensorFlow.
+    """``fn`` (a function of tensors or lists of them; called with variables, it reads them) as one XLA
+    computation on TensorFlow.
 
     Inside TensorFlow's (not XLA-compiled) train step, each of a few dozen small ops would run as a
     kernel of its own, several of them over the whole tensor; XLA fuses them into a few loops.

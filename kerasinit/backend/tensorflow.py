@@ -116,6 +116,11 @@ def keep_where(mask: Any, w: Any) -> Any:
 
 
 def fuse(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` (a function of tensors) compiled as one XLA computation; variables are read as tensors."""
+    """``fn`` (a function of tensors, or of lists of them) compiled as one XLA computation; variables
+    are read as tensors."""
     compiled = tf.function(fn, jit_compile=True, autograph=False)
-    return lambda *args: compiled(*(tf.convert_to_tensor(a) for a in args))
+
+    def read(a: Any) -> Any:
+        return [tf.convert_to_tensor(x) for x in a] if isinstance(a, list | tuple) else tf.convert_to_tensor(a)
+
+    return lambda *args: compiled(*(read(a) for a in args))

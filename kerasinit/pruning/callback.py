@@ -33,6 +33,7 @@ import keras
 import numpy as np
 
 from kerasinit._arrays import to_numpy
+from kerasinit.pruning.break_even import worth_compiling
 from kerasinit.pruning.incremental import IncrementalPlan
 from kerasinit.pruning.optimizer_state import bind, unbind
 from kerasinit.pruning.pruner import Pruner
@@ -114,6 +115,7 @@ class PruningCallback(keras.callbacks.Callback):
             raise TypeError(f"PruningCallback: argument `in_graph` must be None (automatic), True or False; received {in_graph!r}.")
         self.in_graph = in_graph
         self._plan: IncrementalPlan | None = None
+        self._candidate: IncrementalPlan | None = None  # built to be weighed, not installed
         self._refreshed: int | None = None
         self._step = 0
         self._jax = False
@@ -187,12 +189,17 @@ class PruningCallback(keras.callbacks.Callback):
             why = seen or f"schedule frequency {schedule.frequency} <= {IN_GRAPH_FREQUENCY}, no other callback observes batches"
             if callbacks is None and wanted:
                 why += " (callback list unknown: not called from fit)"
+            if wanted and (self._plan is None or self._plan.pruner is not pruner):  # not compiled yet: worth it?
+                wanted, cost = self._worth_compiling(optimizer)
+                why = f"{why}; {cost}"
         self.path, self.path_reason = ("in_step" if wanted else "host"), why
         plan = self._plan
         if wanted and (plan is None or plan.pruner is not pruner):
             if plan is not None:
                 plan.remove()
-            self._plan = IncrementalPlan(pruner, schedule, optimizer)
+            candidate, self._candidate = self._candidate, None
+            self._plan = candidate.install() if candidate is not None and candidate.pruner is pruner \
+                else IncrementalPlan(pruner, schedule, optimizer)
             pruner.reset_compiled_step()  # the step must now run the updates
         elif not wanted and plan is not None:
             plan.remove()
@@ -200,6 +207,22 @@ class PruningCallback(keras.callbacks.Callback):
             pruner.reset_compiled_step()
         if self._plan is not None:
             self._refreshed = None  # the first batch of every fit is done on the host
+
+    def _worth_compiling(self, optimizer: Any) -> tuple[bool, str]:
+        """Whether this fit's in-step updates repay their compilation (:mod:`kerasinit.pruning.break_even`)."""
+        params = self.params or {}
+        steps, epochs = params.get("steps"), params.get("epochs") or 1
+        first = int(to_numpy(optimizer.iterations))
+        schedule = self.pruner.schedule
+        end = schedule.end_step if schedule.end_step >= 0 else schedule.begin_step
+        last = first + steps * epochs - 1 if steps else end
+        if self._candidate is None or self._candidate.pruner is not self.pruner or self._candidate.optimizer is not optimizer:
+            self._candidate = IncrementalPlan(self.pruner, schedule, optimizer)
+        self._candidate.remove()  # a candidate only: installed below if it pays
+        current = schedule.update_steps(schedule.begin_step, first + 1)
+        sparsity = schedule.sparsity(current[-1]) if current else 0.0
+        wanted, why = worth_compiling(self._candidate, self.pruner, sparsity, first, last, epochs)
+        return wanted, why
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         if self._jax:
