@@ -4,9 +4,10 @@ Model: LeNet-300-100 (784-300-100-10, ReLU), batch 128, Adam 1e-3, synthetic dat
 ``tf.data`` pipeline of 2,560 examples). Pruning: ``PolynomialDecay(0 -> 0.8)`` over the whole
 run, at ``frequency`` 100 and 1. Variants, all in one process so that they interleave:
 
-* ``keras3_dense``; ``keras3_pruned_f100`` / ``keras3_pruned_f1`` - ``PruningCallback`` (at frequency 1
-  the masks are updated inside the train step, ``kerasinit.pruning.incremental``);
-  ``keras3_pruned_f1_host`` - the same with ``in_graph=False`` (every update on the host);
+* ``keras3_dense``; ``keras3_pruned_f100`` / ``keras3_pruned_f1`` - ``PruningCallback`` with its default
+  path (at frequency 1 inside the train step, ``kerasinit.pruning.incremental``, when that repays its
+  compilation over a fit, ``kerasinit.pruning.break_even``); ``keras3_pruned_f1_host`` /
+  ``keras3_pruned_f1_in_step`` - the same with ``in_graph=False`` / ``True`` (both paths, forced);
 * ``tf_keras_dense``; ``tfmot_pruned_f100`` / ``tfmot_pruned_f1`` - TFMOT's own
   ``prune_low_magnitude`` and ``UpdatePruningStep``, with TFMOT's own ``PolynomialDecay``
   (TensorFlow backend only: TFMOT needs tf_keras).
@@ -126,14 +127,15 @@ def main(argv: list[str] | None = None) -> dict:
     for f in (100, 1):
         schedule = pruning.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=end_step, frequency=f)
         builders[f"keras3_pruned_f{f}"] = lambda s=schedule: (keras3_model(0), [pruning.PruningCallback(s)])
-        if f == 1:  # the default at frequency 1 updates inside the step; the host path for comparison
+        if f == 1:  # the default weighs compiling against the host updates (pruning.break_even); both paths forced
             builders["keras3_pruned_f1_host"] = lambda s=schedule: (keras3_model(0), [pruning.PruningCallback(s, in_graph=False)])
+            builders["keras3_pruned_f1_in_step"] = lambda s=schedule: (keras3_model(0), [pruning.PruningCallback(s, in_graph=True)])
         if WITH_TFMOT:
             builders[f"tfmot_pruned_f{f}"] = lambda f=f: (tf_keras_model(0, f, end_step),
                                                           [tfmot.sparsity.keras.UpdatePruningStep()])
     runs: dict[tuple[str, int], tuple] = {}
     for name, build in builders.items():
-        for i in range(1 if name.endswith(("_f1", "_f1_host")) else args.instances):
+        for i in range(1 if name.endswith(("_f1", "_f1_host", "_f1_in_step")) else args.instances):
             runs[name, i] = build()
             if name == "keras3_pruned_f100":  # the same model unmasked: see the module docstring
                 runs["keras3_f100_unmasked", i] = (runs[name, i][0], None)
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
             per_repeat[pruned] = statistics.median(
                 p / d for p, d in zip(per_repeat_mean(pruned), per_repeat_mean(dense), strict=True))
     spread = {name: max(instance_medians(name)) / min(instance_medians(name)) for name in builders
-              if not name.endswith(("_f1", "_f1_host"))}
+              if not name.endswith(("_f1", "_f1_host", "_f1_in_step"))}
     paired = statistics.median(p / u for i in range(args.instances) for p, u in zip(
         times["keras3_pruned_f100", i], times["keras3_f100_unmasked", i], strict=True))
 
