@@ -10,8 +10,9 @@ Variants, each timed as one ``fit(steps_per_epoch=STEPS)`` on a freshly built an
 (compilation included, as a user pays it): ``dense``; ``pruned`` (``PruningCallback`` with
 ``PolynomialDecay(0, 0.8, 0, STEPS, frequency=1)``, the default path choice); ``host``
 (``in_graph=False``); ``in_step`` (``in_graph=True``). After the timed fit each model runs
-``--steady`` more steps (a second ``fit``; the schedule continues) to give the per-step time once
-compiled (``steady_ms``). Every variant runs in its own fresh process (nothing compiled is shared),
+``--steady`` more steps (a second ``fit``) to give the per-step time once compiled (``steady_ms``);
+with ``--schedule-end N`` (> ``--steps``) the schedule runs to step N, so the masks keep changing there
+(a long run's per-step cost; ``--variants`` picks the variants). Every variant runs in its own fresh process (nothing compiled is shared),
 interleaved over ``--repeats``; medians per variant and the ratio to ``dense`` of the same run. With
 ``--tfmot`` (TensorFlow) the same model from ``tf_keras.applications`` pruned by TFMOT's
 ``prune_low_magnitude`` is timed as well.
@@ -80,7 +81,7 @@ def child(args: argparse.Namespace) -> dict:
         callbacks = []
         if args.variant != "dense":
             in_graph = {"pruned": None, "host": False, "in_step": True}[args.variant]
-            schedule = pruning.PolynomialDecay(0.0, 0.8, 0, args.steps, frequency=1)
+            schedule = pruning.PolynomialDecay(0.0, 0.8, 0, args.schedule_end or args.steps, frequency=1)
             callbacks = [pruning.PruningCallback(schedule, in_graph=in_graph)]
     first = x[: BATCH * args.steps], y[: BATCH * args.steps]
     start = time.perf_counter()
@@ -97,26 +98,27 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def run_backend(args: argparse.Namespace, backend: str) -> dict:
-    variants = list(VARIANTS) + (["tfmot"] if args.tfmot and backend == "tensorflow" and args.model == "mobilenetv2" else [])
+    variants = [v for v in args.variants.split(",") if v] + (["tfmot"] if args.tfmot and backend == "tensorflow" and args.model == "mobilenetv2" else [])
     times: dict[str, list[dict]] = {v: [] for v in variants}
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     for r in range(args.repeats):
         for v in variants[r % len(variants):] + variants[: r % len(variants)]:  # rotate the order
             cmd = [sys.executable, __file__, "--child", "--variant", v, "--model", args.model, "--steps", str(args.steps),
-                   "--steady", str(args.steady)]
+                   "--steady", str(args.steady), *(["--schedule-end", str(args.schedule_end)] if args.schedule_end else [])]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
             if proc.returncode != 0:
                 raise SystemExit(f"{backend} {v} failed:\n{proc.stderr[-3000:]}")
             times[v].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     med = {v: statistics.median(t["seconds"] for t in ts) for v, ts in times.items()}
+    base = "dense" if "dense" in med else next(iter(med))
     steady = {v: statistics.median(t["steady_ms"] for t in ts) for v, ts in times.items() if ts[0]["steady_ms"] is not None}
     return {
         "backend": backend, "model": args.model, "steps": args.steps, "repeats": args.repeats,
         "fit_seconds": {v: round(s, 2) for v, s in med.items()},
-        "fit_ratio_to_dense": {v: round(s / med["dense"], 3) for v, s in med.items() if v != "dense"},
+        f"fit_ratio_to_{base}": {v: round(s / med[base], 3) for v, s in med.items() if v != base},
         "steady_ms_per_step": {v: round(s, 1) for v, s in steady.items()},
-        "steady_ratio_to_dense": {v: round(s / steady["dense"], 3) for v, s in steady.items() if v != "dense"},
-        "path_chosen_by_pruned": times["pruned"][0]["path"],
+        f"steady_ratio_to_{base}": {v: round(s / steady[base], 3) for v, s in steady.items() if v != base},
+        "paths": {v: ts[0]["path"] for v, ts in times.items()},
     }
 
 
@@ -129,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=40, help="steps of the timed fit (default 40)")
     parser.add_argument("--steady", type=int, default=60, help="steps of the second fit, for the per-step time")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--schedule-end", type=int, default=None,
+                        help="the schedule's end step (default --steps); larger: updates go on in the steady fit")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
     parser.add_argument("--tfmot", action="store_true", help="also TFMOT on tf_keras (TensorFlow, mobilenetv2)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="dense", help=argparse.SUPPRESS)

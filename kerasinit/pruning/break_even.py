@@ -10,10 +10,10 @@ fit about to start,
   either way, nor the steps whose decrement is too large for it, :attr:`IncrementalPlan.big`);
 * ``t_host``: one host update, timed on the spot: every pruned weight read back and selected by
   magnitude as ``update_masks`` does, plus writing masks and weights back (``WRITE_SHARE`` of it);
-* ``t_compile``: ``COMPILE_SECONDS[backend]``, a base and a cost per candidate group of
-  :class:`~kerasinit.pruning.incremental.JointUpdate`, measured on this project's benchmark machine
-  (``benchmarks/bench_real_models.py``: MobileNetV2 α 0.35 with 10 groups compiled in ~7 s under XLA
-  on TensorFlow and ~3 s within JAX's step).
+* ``t_compile``: ``COMPILE_SECONDS[backend]``, a base and a cost per distinct compiled update
+  (weights of one shape share one, :attr:`IncrementalPlan.computations`), measured on this project's
+  benchmark machine (``benchmarks/bench_real_models.py``: ~0.9 s per update under XLA on TensorFlow,
+  ~0.2 s per update within JAX's step).
 
 ``KERASINIT_COMPILE_SECONDS="base,per_group"`` in the environment replaces the estimate (``"0,0"``:
 always compile, as the test suite does to exercise the in-step path on tiny models). A plan an
@@ -34,7 +34,7 @@ from kerasinit._arrays import to_numpy
 from kerasinit.pruning.masks import magnitude_selection
 
 #: backend -> (seconds, seconds per candidate group) to compile the in-step update
-COMPILE_SECONDS = {"tensorflow": (1.0, 0.65), "jax": (0.5, 0.3)}
+COMPILE_SECONDS = {"tensorflow": (1.0, 0.9), "jax": (0.5, 0.2)}
 #: writing the masks and weights back, as a share of reading and selecting (``update_masks``)
 WRITE_SHARE = 0.3
 
@@ -48,20 +48,20 @@ def host_update_seconds(pruner: Any, sparsity: float) -> float:
 
 
 def compile_seconds(plan: Any) -> float:
-    base, per_group = COMPILE_SECONDS.get(keras.backend.backend(), (1.0, 0.65))
+    base, per_group = COMPILE_SECONDS.get(keras.backend.backend(), (1.0, 0.9))
     override = os.environ.get("KERASINIT_COMPILE_SECONDS")
     if override:
         try:
             base, per_group = (float(v) for v in override.split(","))
         except ValueError:
             raise ValueError(f"environment variable KERASINIT_COMPILE_SECONDS must be 'base,per_group' in seconds "
-                             f"(e.g. '1.0,0.65'); received {override!r}.") from None
-    return base + per_group * (len(plan.joint.groups) if plan.joint is not None else 0)
+                             f"(e.g. '1.0,0.9'); received {override!r}.") from None
+    return base + per_group * plan.computations
 
 
 def in_step_updates(plan: Any, first: int, last: int, epochs: int) -> int:
     """The scheduled updates in steps ``first..last`` the step would make itself (each epoch's first on the host)."""
-    steps = [int(s) for s in plan.joint.steps] if plan.joint is not None else []
+    steps = [int(s) for s in plan.plans[0].steps] if plan.plans else []
     return max(0, sum(1 for s in steps if first < s <= last and s not in plan.big) - max(epochs - 1, 0))
 
 
