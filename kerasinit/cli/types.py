@@ -17,52 +17,31 @@ Parse = Callable[[str], object]
 _LIST = "see `kerasinit list`"
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
+def number(convert: Callable[[str], float], fits: Callable[[float], bool], expected: str) -> Parse:
+    """A number ``convert(text)`` for which ``fits`` holds, else "expected <expected>, received '...'"."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, received {text!r}") from None
+        if not fits(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, received {text!r}")
+        return value
+
+    return parse
 
 
-def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
-    return value
+positive_int = number(int, lambda v: v >= 1, "a positive integer")
+nonnegative_int = number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = number(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
 def interval(low: float, high: float, closed_low: bool, closed_high: bool) -> Parse:
     """A float in the interval, e.g. ``interval(0, 1, False, True)`` for (0, 1]."""
-    text_interval = f"{'[' if closed_low else '('}{low:g}, {high:g}{']' if closed_high else ')'}"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number in {text_interval}, received {text!r}") from None
-        above = value >= low if closed_low else value > low
-        below = value <= high if closed_high else value < high
-        if not (above and below):
-            raise argparse.ArgumentTypeError(f"expected a number in {text_interval}, received {text!r}")
-        return value
-
-    return parse
+    text = f"{'[' if closed_low else '('}{low:g}, {high:g}{']' if closed_high else ')'}"
+    return number(float, lambda v: (v >= low if closed_low else v > low) and (v <= high if closed_high else v < high),
+                  f"a number in {text}")
 
 
 def choice(kind: str, options: Sequence[str], see: str | None = None, also: Sequence[str] = ()) -> Parse:
@@ -190,4 +169,4 @@ def existing_file(kind: str, suffixes: Sequence[str]) -> Callable[[str], str]:
 
 
 __all__ = ["choice", "choices", "existing_file", "fan_range", "initializer", "initializers", "interval",
-           "nonnegative_int", "positive_float", "positive_int", "rewind", "rounds_list", "seeds", "shape", "sparsities"]
+           "nonnegative_int", "number", "positive_float", "positive_int", "rewind", "rounds_list", "seeds", "shape", "sparsities"]
