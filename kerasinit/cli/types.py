@@ -9,6 +9,7 @@ import argparse
 import math
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from kerasinit.cli import names
 from kerasinit.cli.suggest import unknown
@@ -99,11 +100,18 @@ def fan_range(text: str) -> list[int]:
     return values
 
 
-def shape(text: str) -> tuple[int, ...]:
+def _items(text: str, convert: Callable[[str], Any], expected: str, blanks: bool = True,
+           typed: str | None = None) -> list[Any]:
+    """The comma-separated values of ``text`` (blank items skipped if ``blanks``, else refused), or
+    "expected <expected>; received '...'" (``typed``: what the user typed, when ``text`` was rewritten)."""
     try:
-        dims = tuple(int(p) for p in text.replace("x", ",").split(","))
+        return [convert(p) for p in text.split(",") if p.strip() or not blanks]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 3,3,16,32; received {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected}; received {(typed or text)!r}") from None
+
+
+def shape(text: str) -> tuple[int, ...]:
+    dims = tuple(_items(text.replace("x", ","), int, "sizes like 3,3,16,32", blanks=False, typed=text))
     if not dims or min(dims) < 1:
         raise argparse.ArgumentTypeError(f"sizes must be >= 1; received {text!r}")
     return dims
@@ -111,10 +119,7 @@ def shape(text: str) -> tuple[int, ...]:
 
 def seeds(text: str) -> list[int]:
     """``"3"`` (seeds 0, 1, 2) or ``"0,1,2"`` -> a list of distinct ints >= 0."""
-    try:
-        values = [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 3 (seeds 0..2) or 0,1,2; received {text!r}") from None
+    values = _items(text, int, "3 (seeds 0..2) or 0,1,2")
     if "," not in text and len(values) == 1:
         values = list(range(values[0]))
     if not values or min(values) < 0 or len(set(values)) != len(values):
@@ -123,20 +128,14 @@ def seeds(text: str) -> list[int]:
 
 
 def sparsities(text: str) -> list[float]:
-    try:
-        values = [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers in [0, 1) like 0.5,0.9; received {text!r}") from None
+    values = _items(text, float, "numbers in [0, 1) like 0.5,0.9")
     if not values or not all(0.0 <= v < 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"expected numbers in [0, 1) like 0.5,0.9; received {text!r}")
     return values
 
 
 def rounds_list(text: str) -> list[int]:
-    try:
-        values = [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected rounds like 0,3; received {text!r}") from None
+    values = _items(text, int, "rounds like 0,3")
     if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"expected rounds >= 0 like 0,3; received {text!r}")
     return values
