@@ -12,6 +12,7 @@ differentiated weights passed as arguments (:mod:`kerasinit.backend.functional`)
   backward pass. Gradients w.r.t. layer outputs are not offered (they would need the graph cut at
   every tracked layer).
 * ``is_traced``: whether a value reaches a compiled step as state (a tracer) or was baked into it.
+* ``compile_function``: ``jax.jit`` of a function of arrays (LSUV's per-layer programs).
 """
 
 from __future__ import annotations
@@ -83,3 +84,8 @@ def build_probe_function(spec: ProbeSpec) -> ProbeFunction:
 def is_traced(value: Any) -> bool:
     """Whether ``value`` is a JAX tracer (a value the compiled step reads from its state), not a constant."""
     return isinstance(value, jax.core.Tracer)
+
+
+def compile_function(fn: Any) -> Any:
+    """``fn`` (arrays and lists of arrays in, arrays out) as one jit-compiled program."""
+    return jax.jit(fn)

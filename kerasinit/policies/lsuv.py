@@ -19,13 +19,15 @@ statistics) is refused, not rescaled by 1e10: a warning, ``converged=False``, we
 Cost: the batch goes once through the sub-model that ends at the layer's input (earlier layers
 are final by then), and each iteration runs only the layer itself — never the whole model. On JAX,
 where every eager op is compiled for each new shape (~370 small XLA compilations for MobileNetV2),
-each layer call and each orthonormal draw runs instead as ONE compiled program: Keras's own
-``Model.predict_on_batch`` of a weightless clone of the layer, called statelessly with the input
-and the layer's weights as arguments. A program is compiled once per distinct computation (layer
-class, config, input and weight shapes; orthonormal draws per Gaussian shape) and kept for the
-process (at most 256, holding no weights): rescaling a kernel re-runs the same program, and layers
-with the same computation share it. TensorFlow and PyTorch run the layers eagerly (no per-shape
-compilation there). The numbers are the same either way (bit for bit on MobileNetV2).
+each layer call runs instead as ONE ``jax.jit`` program of a weightless clone of the layer, called
+statelessly with the input and the layer's weights as arguments, compiled once per distinct
+computation (layer class, config, input and weight shapes) and kept for the process (at most 256,
+holding no weights): rescaling a kernel re-runs the same program, and layers with the same
+computation share it. The orthonormal draws take their Gaussian as the prefix of a draw of one of
+three sizes (JAX's counter-based generator makes it the same Gaussian Keras's ``Orthogonal`` draws)
+and factor it on the host: 3 compiled draws for MobileNetV2's 20 kernel shapes instead of 20 draws and
+QRs. TensorFlow and PyTorch run the layers eagerly (no per-shape compilation there). The numbers are
+the same either way (within float rounding of the QR).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import numpy as np
 
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_real
+from kerasinit.backend import module
 from kerasinit.initializers.mirrors import Orthogonal
 from kerasinit.layers import (
     DEPTHWISE,
@@ -71,7 +74,7 @@ COMPILED_BACKENDS = frozenset({"jax"})
 #: At most this many compiled programs are kept (least recently used dropped first).
 _MAX_PROGRAMS = 256
 #: Compiled programs by computation: ("layer", class, config, input specs, weight specs) or
-#: ("orthogonal", rows, cols, dtype) -> program, or None when that computation runs eagerly.
+#: -> program, or None when that computation runs eagerly.
 _PROGRAMS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 #: Config keys that do not change a layer's forward computation (left out of its program's key).
 _NOT_COMPUTATION = ("_initializer", "_regularizer", "_constraint")
@@ -81,23 +84,12 @@ def _specs(x: Any) -> Any:
     return keras.tree.map_structure(lambda a: (tuple(a.shape), keras.backend.standardize_dtype(a.dtype)), x)
 
 
-class _Stateless(keras.layers.Layer):
-    """Runs ``template.stateless_call`` on (inputs, weights) given as model inputs (the template is
-    held in a closure, so the probe model owns no variables)."""
-
-    def __init__(self, run: Any) -> None:
-        super().__init__()
-        self.run = run
-
-    def call(self, inputs: list[Any]) -> Any:
-        return self.run(inputs)
-
-
 class _LayerProgram:
     """One layer's forward pass as a compiled program of (input, weights): a clone of the layer (same
-    class and config; its variables never materialised) called statelessly inside a Keras model that
-    ``predict_on_batch`` jit-compiles once. Every layer with the same computation (class, config,
-    input and weight shapes) runs through it with its own weights as arguments; nothing is copied."""
+    class and config; its variables never materialised) called statelessly inside one ``jax.jit``
+    (:func:`kerasinit.backend.jax.compile_function`). Every layer with the same computation (class,
+    config, input and weight shapes) runs through it with its own weights as arguments; nothing is
+    copied."""
 
     def __init__(self, layer: keras.layers.Layer, x: Any) -> None:
         clone = type(layer).from_config(layer.get_config())
@@ -106,56 +98,52 @@ class _LayerProgram:
         if _specs(clone.trainable_variables) != _specs(layer.trainable_variables) or _specs(
                 clone.non_trainable_variables) != _specs(layer.non_trainable_variables):
             raise ValueError(f"a clone of {layer.name!r} has other weights")
-        leaves = keras.tree.flatten(x)
-        n_in, n_tr = len(leaves), len(clone.trainable_variables)
+        kwargs = {"training": False} if getattr(clone, "_call_has_training_arg", False) else {}
 
-        def run(flat: list[Any]) -> Any:
-            args = keras.tree.pack_sequence_as(x, flat[:n_in])
-            kwargs = {"training": False} if getattr(clone, "_call_has_training_arg", False) else {}
-            return clone.stateless_call(flat[n_in:n_in + n_tr], flat[n_in + n_tr:], args, **kwargs)[0]
+        def run(leaves: list[Any], trainable: list[Any], non_trainable: list[Any]) -> Any:
+            args = keras.tree.pack_sequence_as(x, leaves)
+            return clone.stateless_call(trainable, non_trainable, args, **kwargs)[0]
 
-        specs = [*leaves, *layer.trainable_variables, *layer.non_trainable_variables]
-        inputs = [keras.Input(batch_shape=tuple(a.shape), dtype=keras.backend.standardize_dtype(a.dtype))
-                  for a in specs]
-        self.model = keras.Model(inputs, _Stateless(run)(inputs))
+        self.run = module("LSUV's compiled layer programs").compile_function(run)
 
     def __call__(self, layer: keras.layers.Layer, x: Any) -> Any:
-        weights = [v.value for v in (*layer.trainable_variables, *layer.non_trainable_variables)]
-        return self.model.predict_on_batch([*keras.tree.flatten(x), *weights])
+        return self.run(keras.tree.flatten(x), [v.value for v in layer.trainable_variables],
+                        [v.value for v in layer.non_trainable_variables])
 
 
-class _OrthogonalDraw(keras.layers.Layer):
-    """``Orthogonal(seed)((rows, cols))`` with the seed read from a SeedGenerator's state (a program input)."""
-
-    def __init__(self, rows: int, cols: int, kernel_dtype: str) -> None:
-        super().__init__()
-        self.rows, self.cols, self.kernel_dtype = rows, cols, kernel_dtype
-        self.generator = keras.random.SeedGenerator(0)
-
-    def call(self, x: Any) -> Any:
-        del x
-        return Orthogonal(seed=self.generator)((self.rows, self.cols), dtype=self.kernel_dtype)
-
-    def compute_output_spec(self, x: Any) -> Any:
-        del x
-        return keras.KerasTensor((self.rows, self.cols), dtype=self.kernel_dtype)
+#: Gaussian draws for orthonormal kernels on :data:`COMPILED_BACKENDS` are prefixes of draws of
+#: 4096, 65536 or 2^20 values: one compiled draw (~0.2 s) per size class, not per kernel shape
+#: (drawing 2^20 values costs ~15 ms); a larger kernel is drawn at its own size.
+_DRAW_SIZES = (4096, 65536, 1 << 20)
 
 
-class _OrthogonalProgram:
-    """``Orthogonal(seed=s)(shape)`` as one compiled program per Gaussian shape (max(rows, cols),
-    min(rows, cols)): the same draw (the SeedGenerator's state is [s, 0], what an int seed s draws
-    with), QR and sign fix; Keras's transpose (rows < cols) and reshape are done on the host."""
+def _draw_size(n: int) -> int:
+    return next((size for size in _DRAW_SIZES if size >= n), n)
 
-    def __init__(self, rows: int, cols: int, dtype: str) -> None:
-        self.draw = _OrthogonalDraw(rows, cols, dtype)
-        self.model = keras.Model(x := keras.Input(batch_shape=(1,)), self.draw(x))
-        self.dummy = np.zeros((1,), "float32")
 
-    def __call__(self, seed: int, shape: tuple[int, ...]) -> np.ndarray:
-        state = self.draw.generator.state
-        state.assign(keras.ops.convert_to_tensor([seed, 0], dtype=state.dtype))
-        q = self.model.predict_on_batch(self.dummy)
-        return np.reshape(q.T if int(np.prod(shape[:-1])) < shape[-1] else q, shape)
+def _host_orthonormal(rows: int, cols: int, seed: int, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """``Orthogonal(seed=seed)(shape)`` with the Gaussian drawn as the prefix of a larger draw and the QR on
+    the host: the same Gaussian as Keras's (JAX's partitionable threefry draws value i from counter i, so
+    a draw of ``n`` values is the first ``n`` of any larger draw with the same seed, checked at first use),
+    QR by LAPACK (the same routine as ``jnp.linalg.qr`` on the CPU, within float rounding), sign fix,
+    transpose and reshape as Keras does. No XLA compilation per kernel shape."""
+    n = rows * cols
+    flat = to_numpy(keras.random.normal((_draw_size(n),), seed=seed, dtype=dtype))[:n]
+    q, r = np.linalg.qr(flat.reshape(rows, cols))
+    q = q * np.sign(np.diag(r))
+    return np.reshape(q.T if int(np.prod(shape[:-1])) < shape[-1] else q, shape).astype(dtype, copy=False)
+
+
+_PREFIX_CHECKED: dict[str, bool] = {}
+
+
+def _draws_are_prefixes(dtype: str) -> bool:
+    """Whether this backend's Gaussian of ``(a, b)`` is the prefix of a longer draw with the same seed."""
+    if dtype not in _PREFIX_CHECKED:
+        small = to_numpy(keras.random.normal((3, 5), seed=11, dtype=dtype)).reshape(-1)
+        large = to_numpy(keras.random.normal((_DRAW_SIZES[0],), seed=11, dtype=dtype))[:15]
+        _PREFIX_CHECKED[dtype] = bool(np.array_equal(small, large))
+    return _PREFIX_CHECKED[dtype]
 
 
 def _cached(key: tuple[Any, ...], build: Any) -> Any:
@@ -220,17 +208,16 @@ def _host_math(variable: Any) -> bool:
 
 
 def _orthonormal(kernel: Any, seed: int | None) -> Any:
-    """``Orthogonal(seed=seed)(kernel.shape)``: one compiled program per flattened shape on
-    :data:`COMPILED_BACKENDS`, Keras's eager ops elsewhere (the same numbers)."""
+    """``Orthogonal(seed=seed)(kernel.shape)``: on :data:`COMPILED_BACKENDS` the Gaussian is a prefix of a
+    draw of a few fixed sizes and the QR runs on the host (:func:`_host_orthonormal`); Keras's eager
+    ops elsewhere (the same distribution and, on JAX, the same numbers within float rounding)."""
     init = Orthogonal(seed=seed)
     shape, dtype = tuple(kernel.shape), keras.backend.standardize_dtype(kernel.dtype)
     s = getattr(init, "seed", None)
     if (_host_math(kernel) and len(shape) >= 2 and 0 not in shape and isinstance(s, int)
-            and not isinstance(s, bool) and 0 <= s < 2**32):
+            and not isinstance(s, bool) and 0 <= s < 2**32 and _draws_are_prefixes(dtype)):
         rows, cols = sorted((int(np.prod(shape[:-1])), int(shape[-1])), reverse=True)
-        program = _cached(("orthogonal", rows, cols, dtype), lambda: _OrthogonalProgram(rows, cols, dtype))
-        if program is not None:
-            return program(s, shape)
+        return _host_orthonormal(rows, cols, s, shape, dtype)
     return init(shape, dtype=kernel.dtype)
 
 

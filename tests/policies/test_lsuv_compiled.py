@@ -1,5 +1,5 @@
 """LSUV's compiled path on JAX (issue 26): the same numbers as LSUV done the straightforward way, and
-at most one XLA compilation per distinct layer computation and per orthonormal draw shape.
+at most one XLA compilation per distinct layer computation, and orthonormal draws by size class.
 
 The reference is computed in the test itself: Keras's own ``Orthogonal(seed=seed + index)`` for each
 kernel in forward order, zero bias, and the pre-activation std measured by a whole-model forward
@@ -92,6 +92,9 @@ def test_lsuv_on_jax_matches_the_straightforward_reference_and_compiles_once_per
     assert out["weight_diff"] <= 1e-5, out
     # distinct computations: c1, c2 (=c3) and dw/head each measured linear and run activated where that
     # differs (c1, c2: 2 each; dw, head: 1 each), bn, add, flat: 9 layer programs; Gaussian shapes
-    # (27, 8), (72, 8), (72, 1), (512, 5): 4 draws. Nothing recompiles per iteration or per layer instance.
-    assert out["first"] <= 9 + 4, out
+    # (27, 8), (72, 8), (72, 1), (512, 5) all come from one draw of 4096 values (a size class) and the
+    # once-per-process check that draws are prefixes ((3, 5) and 4096 values): 6 compilations with their
+    # seed handling, where one per Gaussian shape took 4 programs of ~0.2 s each plus QR. Nothing
+    # recompiles per iteration or per layer instance.
+    assert out["first"] <= 9 + 6, out
     assert out["second"] == 0, out
