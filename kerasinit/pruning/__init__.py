@@ -10,6 +10,8 @@
 - :func:`prune_at_init`: fixed masks before training by a registered score (SNIP, GraSP, SynFlow,
   magnitude, random; :func:`register_score` adds one), spread globally, uniformly, by ERK or per
   layer, N:M structured (``pattern="2:4"``) or by whole channels (``granularity="channel"``).
+- :class:`SparseTraining`: dynamic (RigL, SET) and static sparse training from scratch, in ``fit``
+  or a custom loop (:mod:`kerasinit.pruning.sparse_training`).
 - :mod:`kerasinit.pruning.imp`: the masks of iterative magnitude pruning (lottery tickets).
 - :func:`register_prunable`: declare the prunable weights of a layer class kerasinit does not know
   (the weight table of :mod:`kerasinit.layers`).
@@ -37,10 +39,11 @@ from kerasinit.pruning.report import sparsity_report
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
 from kerasinit.pruning.scores import SCORES, Score, Scores, compute_scores, register_score
 from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
+from kerasinit.pruning.sparse_training import SparseTraining
 from kerasinit.pruning.strip import shrink, strip
 
 __all__ = [
     "AtInitPruner", "ConstantSparsity", "LayerCollapseWarning", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
-    "PruningSchedule", "SCORES", "Score", "Scores", "compute_scores", "erk_densities", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "n_m_mask", "prunable_weights", "prune", "prune_at_init", "random_mask", "register_prunable", "register_score", "restore_masks",
+    "PruningSchedule", "SCORES", "Score", "Scores", "SparseTraining", "compute_scores", "erk_densities", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "n_m_mask", "prunable_weights", "prune", "prune_at_init", "random_mask", "register_prunable", "register_score", "restore_masks",
     "select", "shrink", "sparsity_report", "strip",
 ]
