@@ -45,6 +45,10 @@ FEATURES: dict[str, str] = {
     "prune_applications": "`keras.applications` MobileNetV2 and ResNet50 pruned, saved, loaded: every weight still masked",
     "prune_keras_hub": "KerasHub `BertBackbone` (from config) pruned, saved, `pruning.load_model`: every weight masked, same outputs",
     "prune_structured": "`PruningCallback(pattern=\"2:4\")` and `granularity=\"channel\"` in `fit`: N:M groups, whole channels, zeros kept",
+    "prune_blocks": "block sparsity `block_size=(1, 4)` (TFMOT's pooled blocks) in `PruningCallback` and `prune_at_init`: "
+                    "whole blocks pruned, exact zeros after every step",
+    "sparse_training": "`SparseTraining` RigL and SET in `fit`: each layer's sparsity constant at every step, grown "
+                       "weights start at 0, masks saved and loaded",
     "prune_at_init": "`prune_at_init`: SNIP, GraSP (double backprop), SynFlow, ERK, 2:4; masks hold through `fit`",
     "layer_collapse": "layer collapse: SynFlow drains a residual branch, `LayerCollapseWarning` and `pruner.collapsed` "
                       "name it, `sparsity_report` marks it, `min_density` keeps every weight at the same sparsity",
@@ -322,6 +326,70 @@ def check_prune_structured() -> str:
                 assert not w[:, ~kept].any(), name
         details.append(f"{next(iter(kwargs.values()))}: sparsity {callback.pruner.sparsity:.2f}")
     return "; ".join(details) + "; 0 pruned weights nonzero after every step"
+
+
+def _whole_blocks(mask, block=(1, 4)) -> bool:  # noqa: ANN001
+    m = mask.reshape(-1, mask.shape[-1])
+    r, c = block
+    for i in range(0, m.shape[0], r):
+        for j in range(0, m.shape[1], c):
+            tile = m[i:i + r, j:j + c]
+            if tile.any() and not tile.all():
+                return False
+    return True
+
+
+def check_prune_blocks() -> str:
+    from kerasinit import pruning
+
+    x, y = _data()
+    model = _mlp()
+    callback, watch = pruning.PruningCallback(_schedule(), layers=["h", "h2"], block_size=(1, 4)), _ZeroWatch.make()
+    model.fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=[callback, watch])
+    masks = callback.pruner.get_masks()
+    assert watch.bad == [] and len(callback.updates) == 5, (watch.bad, callback.updates)
+    assert all(_whole_blocks(m) for m in masks.values()), "a block is partly pruned"
+    fit_sparsity = sum((m == 0).sum() for m in masks.values()) / sum(m.size for m in masks.values())
+    at_init = pruning.prune_at_init(_mlp(), 0.75, "magnitude", block_size=(1, 4), distribution="uniform")
+    assert all(_whole_blocks(m) for m in at_init.get_masks().values()), "prune_at_init: a block is partly pruned"
+    return (f"fit: {len(masks)} weights in whole 1x4 blocks, sparsity {fit_sparsity:.2f}, 0 pruned weights nonzero "
+            f"after every step; prune_at_init: whole blocks")
+
+
+def check_sparse_training() -> str:
+    import os
+    import tempfile
+
+    import keras
+    import numpy as np
+
+    from kerasinit import pruning
+
+    x, y = _data()
+    details = []
+    for method in ("rigl", "set"):
+        model = _mlp()
+        counts: list[dict[str, int]] = []
+
+        class Counts(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None, counts=counts):  # noqa: ANN001
+                if hasattr(self.model, "jax_state_sync"):
+                    self.model.jax_state_sync()
+                counts.append({w.name: int(m.numpy().sum()) for w, m in pruning.masked_weights(self.model)})
+
+        st = pruning.SparseTraining(method, sparsity=0.8, update_every=2, seed=0, data=(x, y) if method == "rigl" else None)
+        model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[st, Counts()])
+        assert len(counts) == 12 and all(c == counts[0] for c in counts), counts
+        moved = sum(r["grown"] - r.get("regrown", 0) for r in st.history)
+        assert st.history and moved > 0, st.history
+        path = os.path.join(tempfile.mkdtemp(), "m.keras")
+        model.save(path)
+        loaded = pruning.load_model(path)
+        before = {w.name: m.numpy() for w, m in pruning.masked_weights(model)}
+        after = {w.name: m.numpy() for w, m in pruning.masked_weights(loaded)}
+        assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+        details.append(f"{method}: {len(st.history)} layer updates, {moved} connections moved")
+    return "; ".join(details) + "; per-layer counts constant over 12 steps, masks equal after load"
 
 
 def check_prune_in_step() -> str:

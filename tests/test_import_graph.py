@@ -70,7 +70,8 @@ def test_the_cycle_finder_finds_cycles():
 
 #: The only modules that may import a backend framework or tf_keras (each imported lazily, on its own backend).
 FRAMEWORK_MODULES = {"kerasinit.backend.tensorflow", "kerasinit.backend.jax", "kerasinit.backend.torch",
-                     "kerasinit.compat.tf_keras", "kerasinit.monitor.tensorboard", "kerasinit.pruning.tfmot"}
+                     "kerasinit.compat.tf_keras", "kerasinit.monitor.tensorboard", "kerasinit.pruning.tfmot",
+                     "kerasinit.backend.tflite"}
 FRAMEWORKS = {"tensorflow", "jax", "jaxlib", "torch", "tf_keras", "tensorflow_model_optimization"}
 
 

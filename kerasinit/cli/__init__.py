@@ -1,6 +1,6 @@
 """The ``kerasinit`` command (thin: checks what was typed, calls the library, prints).
 
-Subcommands: ``list``, ``describe``, ``plot-bounds``, ``compare``, ``lottery``, ``prune-at-init``.
+Subcommands: ``list``, ``describe``, ``plot-bounds``, ``compare``, ``lottery``, ``prune-at-init``, ``export``.
 
 One error boundary (:func:`main`): every flag and every path is checked before Keras loads
 (:mod:`~kerasinit.cli.parser`, :mod:`~kerasinit.cli.checks`), so a typo is refused in a fraction of
@@ -112,7 +112,7 @@ def _interrupted_line(command: str | None, exc: KeyboardInterrupt, argv: Sequenc
 
 
 #: warnings shown as one ``kerasinit <command>: warning: ...`` line (the library's "said out loud" ones)
-ONE_LINE_WARNINGS = ("ChanceLevelWarning", "LayerCollapseWarning", "LabelColumnWarning")
+ONE_LINE_WARNINGS = ("ChanceLevelWarning", "LayerCollapseWarning", "LabelColumnWarning", "ExportWarning")
 
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,

@@ -69,7 +69,30 @@ def plot_bounds(args: argparse.Namespace) -> None:
     writable_file("--out", args.out, args.overwrite)
 
 
-CHECKS = {"describe": describe, "plot-bounds": plot_bounds, "compare": experiment, "lottery": experiment,
+def export_out(model: str, format: str) -> str:
+    """The default ``--out`` of ``export``: next to the model, named after it."""
+    stem = model[: -len(".keras")] if model.lower().endswith(".keras") else model
+    return {"tflite": stem + ".tflite", "keras": stem + ".stripped.keras", "saved_model": stem + "_saved_model"}[format]
+
+
+def export(args: argparse.Namespace) -> None:
+    if args.dense and args.format != "tflite":
+        raise UsageError(f"--dense applies to --format tflite only (received --format {args.format})")
+    if args.out is None:
+        args.out = export_out(args.model, args.format)
+    suffix = {"tflite": ".tflite", "keras": ".keras"}.get(args.format)
+    if suffix and not args.out.lower().endswith(suffix):
+        raise UsageError(f"--out {args.out}: expected a {suffix} file name for --format {args.format}")
+    if args.format == "saved_model" and args.out.lower().endswith((".keras", ".tflite")):
+        raise UsageError(f"--out {args.out}: --format saved_model writes a folder", "give --out a folder name")
+    if os.path.abspath(args.out) == os.path.abspath(args.model):
+        raise UsageError(f"--out {args.out} is the model itself", "choose another file name")
+    if os.path.exists(args.out) and not args.overwrite:
+        raise UsageError(f"--out {args.out} exists", "add --overwrite to replace it, or choose another --out")
+    writable_folder("--out", os.path.dirname(os.path.abspath(args.out)))
+
+
+CHECKS = {"export": export, "describe": describe, "plot-bounds": plot_bounds, "compare": experiment, "lottery": experiment,
           "prune-at-init": experiment}
 
 

@@ -179,7 +179,22 @@ def cmd_prune_at_init(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "describe": cmd_describe, "plot-bounds": cmd_plot_bounds, "compare": cmd_compare,
+def cmd_export(args: argparse.Namespace) -> int:
+    from kerasinit.pruning.export import export
+    from kerasinit.pruning.persistence import load_model
+
+    model = load_model(args.model, compile=False)
+    report = export(model, args.out, format=args.format, sparse=not args.dense, shrink=args.shrink,
+                    tolerance=args.tolerance, overwrite=args.overwrite)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    render(report.title(), report.display_rows(), report.all_notes())
+    print(f"wrote {report.path}")
+    return 0
+
+
+COMMANDS = {"export": cmd_export, "list": cmd_list, "describe": cmd_describe, "plot-bounds": cmd_plot_bounds, "compare": cmd_compare,
             "lottery": cmd_lottery, "prune-at-init": cmd_prune_at_init}
 
 __all__ = ["COMMANDS"]

@@ -13,7 +13,8 @@ FLAGS = {
     "controls": "--controls", "eval_every": "--eval-every", "methods": "--methods", "sparsities": "--sparsities",
     "distribution": "--distribution", "iterations": "--iterations", "ablation": "--ablation",
     "with_lottery": "--with-lottery", "out": "--out", "resume": "--fresh", "label": "--label", "loss": "the model's output",
-    "dataset_seed": "the dataset's split seed", "layers": "the pruned layers", "score_samples": "the scoring batch",
+    "dataset_seed": "the dataset's split seed", "format": "--format",
+    "sparse": "--dense", "shrink": "--shrink", "tolerance": "--tolerance", "path": "--out", "overwrite": "--overwrite", "layers": "the pruned layers", "score_samples": "the scoring batch",
 }
 #: the library function behind each command (a folder written by another experiment names its command)
 EXPERIMENTS = {"run_compare": "compare", "run_lottery": "lottery", "run_prune_at_init": "prune-at-init"}

@@ -20,7 +20,9 @@ from kerasinit.cli.startup import LIGHT_BACKEND, LIGHT_COMMANDS
 from kerasinit.cli.suggest import did_you_mean, unknown
 from kerasinit.experiments import catalog
 
-COMMANDS = ("list", "describe", "plot-bounds", "compare", "lottery", "prune-at-init")
+COMMANDS = ("list", "describe", "plot-bounds", "compare", "lottery", "prune-at-init", "export")
+#: what `kerasinit export --format` accepts (kerasinit.pruning.export.FORMATS)
+EXPORT_FORMATS = ("tflite", "keras", "saved_model")
 
 
 class Parser(argparse.ArgumentParser):
@@ -176,6 +178,20 @@ def build_parser() -> Parser:
                    help="write each run's per-layer sparsity and threshold for TensorBoard under DIR")
     p.add_argument("--out", default="kerasinit_prune_at_init", help="folder for results and plot (default kerasinit_prune_at_init/)")
     p.add_argument("--no-plots", action="store_true", help="write JSON and CSV only")
+
+    p = sub.add_parser("export", help="strip a pruned .keras model and export it (TFLite with sparse encoding, .keras, "
+                                      "SavedModel), checked against Keras; prints sizes and what runs sparse")
+    p.add_argument("model", type=types.existing_file("a saved Keras model", (".keras",)), help="a saved .keras model")
+    p.add_argument("--format", type=types.choice("an export format", EXPORT_FORMATS), default="tflite",
+                   help="tflite (default), keras or saved_model")
+    p.add_argument("--out", default=None, help="output file (folder for saved_model); default: next to MODEL "
+                                               "(m.tflite, m.stripped.keras, m_saved_model/)")
+    p.add_argument("--dense", action="store_true", help="tflite: no sparse tensor encoding (for comparison)")
+    p.add_argument("--shrink", action="store_true", help="also remove dead channels (strip(shrink=True))")
+    p.add_argument("--tolerance", type=types.interval(0, 1, False, False), default=1e-5,
+                   help="outputs must equal Keras's within |a-b| <= tol*(1+|b|) (default 1e-5)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -191,4 +207,4 @@ def check_command(argv: Sequence[str]) -> None:
         raise UsageError(unknown("a command", word, COMMANDS), "see `kerasinit --help`")
 
 
-__all__ = ["COMMANDS", "Parser", "build_parser", "check_command", "command_of"]
+__all__ = ["COMMANDS", "EXPORT_FORMATS", "Parser", "build_parser", "check_command", "command_of"]

@@ -11,6 +11,16 @@ training examples; SynFlow needs no data), and trained with the experiments' one
 (:func:`kerasinit.experiments.training.train`, ``model.fit``); the masks stay fixed through
 training. Each run records the test accuracy at the early-stop point and at the end, the achieved
 sparsity, and the layers the method emptied entirely (*layer collapse*, Tanaka et al. 2020).
+
+Sparse training from scratch sits in the same table (family ``"dynamic"``, the scores' is ``"at init"``):
+``methods`` may also name ``"rigl"``, ``"set"`` and ``"static"``
+(:class:`~kerasinit.pruning.sparse_training.SparseTraining`). Such a run starts from the same
+initialization (the seed's fresh copy), gets random masks at the experiment's per-layer distribution
+(``"erk"``, ``"uniform"`` or a mapping; under ``"global"``, which has no per-layer sparsity before
+scoring, ``"uniform"``, with a warning and a note) and trains in the same ``fit``, the callback moving
+the masks every ``update_every`` steps up to 75% of training (RigL's gradient batch: ``batch_size``
+training samples per update). Every row records each weight's size and kept count at the end of
+training (``layers``), the nonzero weights outside the masks (``leaked``, 0) and the mask updates.
 """
 
 from __future__ import annotations
@@ -19,11 +29,15 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerasinit._validation import check_int
+import numpy as np
+
+from kerasinit._suggest import did_you_mean
+from kerasinit._validation import check_choice, check_int, check_real
 from kerasinit.experiments.datasets import load
 from kerasinit.experiments.lottery import OUTPUTS as LOTTERY_OUTPUTS
 from kerasinit.experiments.models import instantiate
@@ -49,9 +63,18 @@ from kerasinit.experiments.training import (
 from kerasinit.pruning.at_init import prune_at_init
 from kerasinit.pruning.schedules import check_sparsity
 from kerasinit.pruning.scores import SCORES, default_methods
+from kerasinit.pruning.sparse_training import DROP_SCHEDULES, SparseTraining
+from kerasinit.pruning.sparse_training import METHODS as DYNAMIC
 from kerasinit.pruning.summaries import PruningSummaries
 
 DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95, 0.98)
+#: the ``family`` column: masks scored before training and fixed, or sparse training (SparseTraining) in the fit
+AT_INIT, SPARSE = "at init", "dynamic"
+
+
+def family(method: str) -> str:
+    """``"dynamic"`` for the sparse-training methods (rigl, set, static), ``"at init"`` for the scores."""
+    return SPARSE if method in DYNAMIC else AT_INIT
 
 
 @dataclass
@@ -76,7 +99,8 @@ class AtInitResults:
             runs = [r for r in self.rows if r["method"] == method and r["sparsity"] == sparsity]
             mean, std = mean_std([r["test_accuracy"] for r in runs])
             status = status_label([r.get("status", "ok") for r in runs])
-            out.append({"method": method, "sparsity": sparsity, "test_accuracy_mean": mean, "test_accuracy_std": std,
+            out.append({"method": method, "family": family(method), "sparsity": sparsity,
+                        "test_accuracy_mean": mean, "test_accuracy_std": std,
                         "collapsed_layers": max(len(r["collapsed_layers"]) for r in runs), "seeds": len(runs),
                         "status": status})
         return out
@@ -86,10 +110,16 @@ class AtInitResults:
         return list(dict.fromkeys(r["seed"] for r in self.rows))
 
     @property
+    def dynamic(self) -> list[str]:
+        """The sparse-training methods (family ``"dynamic"``) among the rows, in run order."""
+        return list(dict.fromkeys(r["method"] for r in self.rows if family(r["method"]) == SPARSE))
+
+    @property
     def title(self) -> str:
         """One line naming the experiment (the table's title)."""
         c, seeds = self.config, self.seeds
-        return (f"pruning at initialization: {c['model']} on {c['dataset']}, {c['distribution']} distribution, "
+        what = "pruning at initialization" + (f" and sparse training ({', '.join(self.dynamic)})" if self.dynamic else "")
+        return (f"{what}: {c['model']} on {c['dataset']}, {c['distribution']} distribution, "
                 f"{c['epochs']} epochs, " + (f"{len(seeds)} seeds {seeds}" if len(seeds) > 1
                                              else f"seed {seeds[0]}" if seeds else "no seed"))
 
@@ -102,6 +132,23 @@ class AtInitResults:
                  + (f", mean ± std over {n} seeds" if n > 1 else ""),
                  "collapsed: layers pruned empty (layer collapse, Tanaka et al. 2020)"
                  + (", the most over the seeds" if n > 1 else "")]
+        dynamic = self.dynamic
+        if dynamic:
+            c = self.config
+            used = dict.fromkeys(str(r.get("distribution")) for r in self.rows if family(r["method"]) == SPARSE)
+            notes.append("family: at init = masks scored before training, fixed (prune_at_init); dynamic = "
+                         "SparseTraining in the same fit from the same initialization: random masks, rigl/set move "
+                         f"them every {c.get('update_every', 100)} steps up to 75% of training "
+                         f"(drop fraction {c.get('drop_fraction', 0.3):g}, {c.get('drop_schedule', 'cosine')}), "
+                         "static never")
+            if c.get("distribution") == "global" and "uniform" in used:
+                notes.append("distribution: global has no per-layer sparsity before scoring; the dynamic family "
+                             "trained with uniform (every layer at the sparsity)")
+            for r in self.rows:
+                if r["method"] in ("rigl", "set") and r.get("mask_updates") == 0:
+                    notes.append(f"{r['method']} at sparsity {r['sparsity']:g} seed {r['seed']} never moved its masks "
+                                 f"(update_every {c.get('update_every')} > end_step {r.get('end_step')}): it trained "
+                                 "as static")
         notes += status_notes([r.get("status", "ok") for r in self.rows])
         for r in sorted(self.lottery, key=lambda r: r["sparsity"]):
             notes.append(f"IMP ticket (run_lottery) at {100 * (1 - r['sparsity']):.3g}% weights: test acc "
@@ -112,7 +159,9 @@ class AtInitResults:
         """One row per (method, sparsity) (header -> cell): % weights left, test accuracy (mean ± std over seeds
         when several), collapsed layers, and a ``status`` column when some training was not ok."""
         several = len(self.seeds) > 1
-        rows = [{"method": s["method"], "sparsity": f"{s['sparsity']:g}", "weights": f"{100 * (1 - s['sparsity']):.3g}%",
+        show_family = bool(self.dynamic)  # the column appears when sparse-training methods are in the table
+        rows = [{"method": s["method"], **({"family": s["family"]} if show_family else {}),
+                 "sparsity": f"{s['sparsity']:g}", "weights": f"{100 * (1 - s['sparsity']):.3g}%",
                  "test acc": pm(s["test_accuracy_mean"], s["test_accuracy_std"], ".3f", several),
                  "collapsed": str(s["collapsed_layers"]), "status": s["status"]} for s in self.summary()]
         if all(r["status"] == "ok" for r in rows):  # the column appears when a training was not ok
@@ -122,7 +171,7 @@ class AtInitResults:
 
     def table(self) -> str:
         """:meth:`display_rows` as aligned plain text under :attr:`title`, :attr:`notes` below."""
-        head = ["method", "sparsity", "weights", "test acc", "collapsed"]
+        head = ["method", *(["family"] if self.dynamic else []), "sparsity", "weights", "test acc", "collapsed"]
         rows = self.display_rows()
         body = text_table(rows, head=head + (["status"] if rows and "status" in rows[0] else []))
         return "\n".join([self.title, body, *self.notes])
@@ -143,8 +192,8 @@ class AtInitResults:
         written = [os.path.join(out, "results.json"), os.path.join(out, "runs.csv")]
         atomic_write(written[0], self.to_json())
         head = ["method", "sparsity", "seed", "achieved_sparsity", "test_accuracy", "final_test_accuracy",
-                "collapsed_layers", "status", "seconds"]
-        lines = [",".join(head)] + [",".join(";".join(r[h]) if h == "collapsed_layers" else str(r[h]) for h in head)
+                "collapsed_layers", "status", "seconds", "family", "distribution", "mask_updates"]
+        lines = [",".join(head)] + [",".join(";".join(r[h]) if h == "collapsed_layers" else str(r.get(h, "")) for h in head)
                                     for r in self.rows]
         atomic_write(written[1], "\n".join(lines) + "\n")
         if plots and self.rows:
@@ -180,6 +229,9 @@ def run_prune_at_init(
     with_lottery: bool = False,
     progress: bool | Any = False,
     tensorboard: str | os.PathLike[str] | None = None,
+    update_every: int = 100,
+    drop_fraction: float = 0.3,
+    drop_schedule: str = "cosine",
 ) -> AtInitResults:
     """Prune fresh copies of ``model`` at initialization by each method and sparsity, train them, compare.
 
@@ -199,7 +251,14 @@ def run_prune_at_init(
     folder holds returns them and leaves the folder as it is. ``progress``: one bar over every training
     (``experiments.progress.Progress``). ``tensorboard``: a folder where each run's masks are written for
     TensorBoard (``<method>_<sparsity>_seed_<s>/``, step 0: fixed through training), per weight sparsity
-    (:mod:`kerasinit.pruning.summaries`).
+    (:mod:`kerasinit.pruning.summaries`); a dynamic method's masks at step 0 and at the end.
+
+    ``methods`` may also hold ``"rigl"``, ``"set"``, ``"static"``: sparse training from the same
+    initialization in the same fit (:class:`~kerasinit.pruning.sparse_training.SparseTraining` with this
+    ``distribution``, ``"uniform"`` under ``"global"`` (warned), ``update_every``, ``drop_fraction``,
+    ``drop_schedule``, ``seed``; RigL's gradient on ``batch_size`` training samples per update; the
+    default ``end_step``, 75% of the steps). ``ablation`` applies to at-init masks only (a ValueError
+    with a dynamic method); ``iterations`` and ``score_samples`` to the scores only.
 
     ``loss``: default from the model's output (``experiments.training.choose_loss``), used by SNIP's
     and GraSP's scores and by training, recorded in ``config["loss"]``. Each row has a status
@@ -211,9 +270,30 @@ def run_prune_at_init(
     owner = "run_prune_at_init"
     methods = default_methods() if methods is None else methods
     methods = [m.strip() if isinstance(m, str) else m for m in ([methods] if isinstance(methods, str) else methods)]
+    allowed = [*SCORES, *(m for m in DYNAMIC if m not in SCORES)]
     for m in methods:
-        if m not in SCORES:
-            raise ValueError(f"{owner}: argument `methods` must hold names among {list(SCORES)}; received {m!r}.")
+        if not isinstance(m, str) or m not in allowed:
+            raise ValueError(f"{owner}: argument `methods` must hold names among {allowed} (the pruning scores, then "
+                             f"the sparse-training methods); received {m!r}." + (did_you_mean(m, allowed)
+                                                                                  if isinstance(m, str) else ""))
+    dynamic = [m for m in methods if m in DYNAMIC and m not in SCORES]
+    if dynamic and ablation:
+        raise ValueError(f"{owner}: argument `ablation` ({ablation!r}) changes masks chosen at initialization; the "
+                         f"sparse-training methods {dynamic} draw random masks and move them: run them without "
+                         "ablation (or in a call of their own).")
+    update_every = check_int("update_every", update_every, 1, owner=owner)
+    drop_fraction = check_real("drop_fraction", drop_fraction, owner=owner)
+    if not 0.0 < drop_fraction <= 1.0:
+        raise ValueError(f"{owner}: argument `drop_fraction` must be in (0, 1]; received {drop_fraction!r}.")
+    drop_schedule = check_choice("drop_schedule", drop_schedule, DROP_SCHEDULES, owner=owner)
+    sparse_distribution = distribution
+    if isinstance(distribution, str) and distribution == "global":
+        sparse_distribution = "uniform"
+        if dynamic:
+            warnings.warn(f"{owner}: the distribution 'global' has no per-layer sparsity before scoring; the "
+                          f"sparse-training methods {dynamic} train with 'uniform' (every layer at the sparsity); pass "
+                          "distribution='erk' (Evci et al.'s) or 'uniform' to give every method the same one.",
+                          UserWarning, stacklevel=2)
     sparsities = [check_sparsity("sparsities", s, owner) for s in sparsities]
     seeds = [check_int("seeds", s, 0, owner=owner) for s in seeds]
     score_samples = check_int("score_samples", score_samples, 1, owner=owner)
@@ -225,9 +305,11 @@ def run_prune_at_init(
               "sparsities": sparsities, "seeds": seeds, "distribution": distribution, "ablation": ablation,
               "iterations": iterations, "score_samples": score_samples, "epochs": epochs, "batch_size": batch_size,
               "optimizer": optimizer, "learning_rate": learning_rate, "loss": chosen.name,
-              "loss_source": chosen.source, "model_options": dict(model_options or {})}
-    folder = RunFolder(out, config, RESUME_KEYS, resume, experiment="run_prune_at_init", outputs=OUTPUTS)
-    saved = {_key(r): r for r in folder.rows}
+              "loss_source": chosen.source, "model_options": dict(model_options or {}), "update_every": update_every,
+              "drop_fraction": drop_fraction, "drop_schedule": drop_schedule}
+    folder = RunFolder(out, config, RESUME_KEYS, resume, experiment="run_prune_at_init", outputs=OUTPUTS,
+                       defaults=SPARSE_DEFAULTS)
+    saved = {_key(r): {"family": AT_INIT, **r} for r in folder.rows}  # rows written before the family column
     wanted = [(method, float(sparsity), seed) for method in methods for sparsity in sparsities for seed in seeds]
     done = {key: saved[key] for key in wanted if key in saved}
     results = AtInitResults(config)
@@ -246,29 +328,51 @@ def run_prune_at_init(
                 bar.describe(f"{method} {sparsity:g} seed {seed}", epochs=epochs)
                 start = time.perf_counter()
                 net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
-                pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
-                                       distribution=distribution, seed=seed,
-                                       iterations=iterations if SCORES[method].iterative else None,
-                                       ablation=ablation, loss=chosen.loss)
-                collapsed = list(pruner.collapsed)  # the weights the pruner emptied (it warned naming them)
-                if tensorboard is not None:  # the masks, fixed through training: per weight sparsity at step 0
+                callbacks = [tick] if tick is not None else []
+                sparse = None
+                if method in dynamic:  # sparse training: random masks now, moved (rigl, set) in the same fit
+                    sparse = SparseTraining(method, sparsity, distribution=sparse_distribution, update_every=update_every,
+                                            drop_fraction=drop_fraction, drop_schedule=drop_schedule, seed=seed,
+                                            data=(ds.x_train, ds.y_train) if method == "rigl" else None,
+                                            batch_size=batch_size if method == "rigl" else None,
+                                            loss=chosen.loss).build(net)
+                    pruner = sparse.pruner
+                    callbacks.append(sparse)
+                else:
+                    pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
+                                           distribution=distribution, seed=seed,
+                                           iterations=iterations if SCORES[method].iterative else None,
+                                           ablation=ablation, loss=chosen.loss)
+                assert pruner is not None
+                collapsed = list(pruner.collapsed) if sparse is None else []  # random masks keep >= 1 per weight
+                summaries = None
+                if tensorboard is not None:  # the masks at step 0 (at init: fixed through training)
                     summaries = PruningSummaries(os.path.join(os.fspath(tensorboard), f"{method}_{sparsity:g}_seed_{seed}"),
                                                  owner="run_prune_at_init")
                     summaries.write_masks(0, pruner.get_masks())
-                    summaries.close()
-                run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
-                            learning_rate=learning_rate, loss=chosen.loss, callbacks=[tick] if tick is not None else ())
+                try:
+                    run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
+                                learning_rate=learning_rate, loss=chosen.loss, callbacks=callbacks)
+                    if summaries is not None and sparse is not None:  # where the dynamic masks ended
+                        summaries.write_masks(run.steps, pruner.get_masks())
+                finally:
+                    if summaries is not None:
+                        summaries.close()
                 bar.note(f"test acc {run.test_accuracy:.3f}")
                 status = run.status(ds.chance)
                 if status == "stalled" and not any(r["status"] == "stalled" for r in done.values()):
                     warn_chance_level(f"run_prune_at_init: the training of {method} at sparsity {sparsity:g} "
                                       f"seed {seed}", run.test_accuracy, ds.chance, chosen,
                                       ["the sparsity (a layer pruned empty or nearly so)"])
-                row = {"method": method, "sparsity": sparsity, "seed": seed,
+                row = {"method": method, "family": family(method), "sparsity": sparsity, "seed": seed,
                        "achieved_sparsity": round(pruner.sparsity, 6), "test_accuracy": run.test_accuracy,
                        "final_test_accuracy": run.final_test_accuracy, "collapsed_layers": collapsed,
-                       "hessian": pruner.scores.hessian, "diverged": run.diverged, "status": status,
-                       "seconds": round(time.perf_counter() - start, 3)}
+                       "hessian": None if sparse is not None else pruner.scores.hessian, "diverged": run.diverged,
+                       "status": status, "seconds": round(time.perf_counter() - start, 3),
+                       "distribution": _distribution_name(sparse_distribution if sparse is not None else distribution),
+                       **_final_masks(pruner),
+                       "mask_updates": 0 if sparse is None else len({h["step"] for h in sparse.history}),
+                       "end_step": None if sparse is None else sparse.end_step}
                 done[(method, sparsity, seed)] = row
                 results.trained.append((method, sparsity, seed))
                 folder.commit(row, document=None if out is None else document())
@@ -299,7 +403,9 @@ def run_prune_at_init(
 
 #: settings that must match to resume a run from its folder (``methods``, ``sparsities``, ``seeds`` may change)
 RESUME_KEYS = ("model", "model_options", "dataset", "distribution", "ablation", "iterations", "score_samples", "epochs",
-               "batch_size", "optimizer", "learning_rate", "loss")
+               "batch_size", "optimizer", "learning_rate", "loss", "update_every", "drop_fraction", "drop_schedule")
+#: a folder written before the sparse-training methods existed ran none of them: any of their settings resumes it
+SPARSE_DEFAULTS = {"update_every": 100, "drop_fraction": 0.3, "drop_schedule": "cosine"}
 #: what a run writes in its folder (deleted, with results.json, when ``resume=False`` starts over)
 OUTPUTS = ("runs.csv", "accuracy_vs_sparsity.png", "*.tmp", *(f"lottery/{name}" for name in LOTTERY_OUTPUTS),
            "lottery/results.json")
@@ -307,6 +413,24 @@ OUTPUTS = ("runs.csv", "accuracy_vs_sparsity.png", "*.tmp", *(f"lottery/{name}" 
 
 def _key(row: Mapping[str, Any]) -> tuple[str, float, int]:
     return row["method"], float(row["sparsity"]), int(row["seed"])
+
+
+def _distribution_name(distribution: str | Mapping[str, float]) -> str:
+    return distribution if isinstance(distribution, str) else "per-layer"
+
+
+def _final_masks(pruner: Any) -> dict[str, Any]:
+    """``layers``: each weight's ``size`` and ``kept`` (its mask's count) now; ``leaked``: nonzero weights outside
+    the masks (0 unless the masks failed)."""
+    from kerasinit._arrays import to_numpy
+
+    masks = pruner.get_masks()
+    layers, leaked = {}, 0
+    for w in pruner.weights:
+        mask = masks[w.name].astype(bool)
+        layers[w.name] = {"size": int(mask.size), "kept": int(mask.sum())}
+        leaked += int(np.count_nonzero(to_numpy(w.variable)[~mask]))
+    return {"layers": layers, "leaked": leaked}
 
 
 __all__ = ["AtInitResults", "run_prune_at_init"]

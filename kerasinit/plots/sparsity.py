@@ -1,6 +1,8 @@
 """Figure for :func:`kerasinit.experiments.sparsity.run_prune_at_init`: test accuracy against the percentage
 of weights remaining (log x-axis, dense on the left), one line per pruning-at-initialization method, as in
-Tanaka et al. (2020), Figure 6, and Frankle et al. (2021)."""
+Tanaka et al. (2020), Figure 6, and Frankle et al. (2021). The sparse-training methods (family
+``"dynamic"``: RigL, SET, static; Evci et al. 2020) are dashed with square markers, labelled
+``"<method> (dynamic)"``; the pruning-at-initialization scores solid with circles."""
 
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ def plot_accuracy_vs_sparsity(results: Any, out: str | os.PathLike[str] | None =
         remaining = 100 * (1 - np.array([s["sparsity"] for s in rows]))
         mean = np.array([s["test_accuracy_mean"] for s in rows], float)
         std = np.array([s["test_accuracy_std"] for s in rows], float)
-        ax.plot(remaining, mean, "o-", color=f"C{i}", label=method, ms=4)
+        dynamic = rows[0].get("family") == "dynamic"
+        ax.plot(remaining, mean, "s--" if dynamic else "o-", color=f"C{i}", ms=4,
+                label=f"{method} (dynamic)" if dynamic else method)
         if several:
             ax.fill_between(remaining, mean - std, mean + std, color=f"C{i}", alpha=0.2, lw=0)
     if results.lottery:  # IMP's winning tickets (run_lottery), the reference
@@ -38,7 +42,9 @@ def plot_accuracy_vs_sparsity(results: Any, out: str | os.PathLike[str] | None =
     readable_log_axis(ax, "x")
     ax.set_xlabel("weights remaining (%, log scale)")
     ax.set_ylabel("test accuracy" + (" (mean ± std over seeds)" if several else ""))
-    ax.set_title(f"pruning at initialization: {results.config['model']} on {results.config['dataset']}")
+    dynamic = any(s.get("family") == "dynamic" for s in summary)
+    what = "pruning at initialization" + (" and sparse training" if dynamic else "")
+    ax.set_title(f"{what}: {results.config['model']} on {results.config['dataset']}")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -28,10 +28,21 @@ import numpy as np
 
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_int, check_seed
+from kerasinit.pruning.blocks import (
+    NO_BLOCK,
+    block_count,
+    check_block,
+    exclusive,
+    kept_blocks,
+    matrix_shape,
+    pool,
+)
+from kerasinit.pruning.blocks import expand as expand_blocks
 from kerasinit.pruning.channels import NORMS, channel_scores, expand, kept_channels, output_axis
 from kerasinit.pruning.distributions import layer_sparsities, score_masks
 from kerasinit.pruning.masks import check_floors, check_min_density, keep_count
 from kerasinit.pruning.patterns import n_m_mask, pattern_sparsity, reduction_axis
+from kerasinit.pruning.policy import PruningPolicy, apply_policy, get_policy, warn_notes
 from kerasinit.pruning.pruner import GRANULARITIES, Pruner
 from kerasinit.pruning.scores import Score, Scorer, Scores, score_class
 from kerasinit.pruning.selection import PrunableWeight, Selector, select
@@ -44,7 +55,8 @@ class AtInitPruner(Pruner):
     """The :class:`Pruner` returned by :func:`prune_at_init`, with what chose its masks.
 
     Attributes:
-        method, ablation, iterations, pattern, granularity: the arguments used.
+        method, ablation, iterations, pattern, granularity, block_size, block_pooling_type, policy: the
+            arguments used (``policy_notes``: what may keep the policy's target from running it sparse).
         scores: the last :class:`~kerasinit.pruning.scores.Scores` computed (GraSP: ``scores.hessian``
             says whether H g came from double backprop or finite differences).
         targets: ``{"layer/attr": target sparsity}`` (None for the global distribution).
@@ -122,6 +134,9 @@ def prune_at_init(
     norm: str = "l2",
     temperature: float = 1.0,
     min_density: float = 0.0,
+    block_size: tuple[int, int] = NO_BLOCK,
+    block_pooling_type: str = "AVG",
+    policy: str | PruningPolicy | None = None,
 ) -> AtInitPruner:
     """Prune ``model`` before training by ``method`` and install fixed masks; train with ``fit`` afterwards.
 
@@ -157,6 +172,13 @@ def prune_at_init(
             each and must give every weight a density ≥ ``min_density`` (a ValueError otherwise).
             Whatever it is, weights left empty are named by a
             :class:`~kerasinit.pruning.masks.LayerCollapseWarning` and listed in ``pruner.collapsed``.
+            With blocks the floor and the densities count blocks.
+        block_size: ``(r, c)``: whole ``r × c`` blocks of each weight's matrix view kept or pruned, each
+            scored by its weights' scores pooled (``block_pooling_type``: ``"AVG"`` or ``"MAX"``), as
+            TFMOT pools ``|w|`` (:mod:`kerasinit.pruning.blocks`); every distribution applies to the
+            blocks. Excludes ``pattern`` and ``granularity="channel"``; ``"shuffle"`` permutes whole blocks.
+        policy: None or ``"xnnpack"`` (or a :class:`~kerasinit.pruning.policy.PruningPolicy`): prune
+            only the layers the target runs sparse (:mod:`kerasinit.pruning.policy`).
 
     Returns:
         The installed :class:`AtInitPruner` (masks fixed: no ``PruningCallback`` needed in ``fit``).
@@ -174,16 +196,31 @@ def prune_at_init(
     if channels and (nm is not None or (isinstance(distribution, str) and distribution == "global")):
         raise ValueError(f"{OWNER}: granularity 'channel' prunes each layer's channels: give `distribution` as "
                          "'uniform', 'erk' or a {layer: sparsity} dict (not 'global'), and no `pattern`.")
+    block, pooling = check_block(block_size, block_pooling_type, OWNER)
+    exclusive(block, OWNER, pattern=pattern, granularity=granularity)
+    blocks = block != NO_BLOCK
+    chosen_policy = get_policy(policy, OWNER)
     weights = select(model, layers)  # everything is checked before the pruner attaches its masks
+    notes: list[str] = []
+    if chosen_policy is not None:
+        weights, notes = apply_policy(chosen_policy, model, weights, layers is not None, OWNER)
+        target_notes = chosen_policy.sparsity_notes(sparsity)
+        warn_notes(OWNER, chosen_policy, target_notes)
+        notes += target_notes
+        kept_layers = {id(w.layer) for w in weights}
+        layers = [lambda layer: id(layer) in kept_layers]
+    for w in weights if blocks else ():
+        matrix_shape(tuple(w.variable.shape), w.name)  # rank >= 2
     axes = {w.name: reduction_axis(w) for w in weights} if nm is not None else {}
     out_axes = {w.name: output_axis(w) for w in weights} if channels else {}
     targets = None if nm is not None else layer_sparsities(weights, sparsity, distribution, OWNER)
+    shapes = {w.name: tuple(w.variable.shape) for w in weights}
     min_density = check_min_density(min_density, OWNER)
     if min_density > 0:
         densities = ({w.name: nm[0] / nm[1] for w in weights} if nm is not None
                      else None if targets is None else {n: 1.0 - s for n, s in targets.items()})
         if densities is None:
-            sizes = [int(np.prod(tuple(w.variable.shape))) for w in weights]
+            sizes = [block_count(shapes[w.name], block) if blocks else int(np.prod(shapes[w.name])) for w in weights]
             check_floors(sizes, min_density, keep_count(sum(sizes), sparsity), sparsity, OWNER)
         else:
             low = {n: round(d, 6) for n, d in densities.items() if d < min_density - 1e-12}
@@ -203,6 +240,10 @@ def prune_at_init(
             importance = {n: channel_scores(v, out_axes[n], norm) for n, v in importance.items()}
             if masks is not None:
                 masks = {n: kept_channels(m, out_axes[n]).view(np.uint8) for n, m in masks.items()}
+        elif blocks:  # one score per block, as a 2-D "weight" (the block grid); pruned blocks stay pruned
+            importance = {n: pool(v, block, pooling) for n, v in importance.items()}
+            if masks is not None:
+                masks = {n: kept_blocks(m, block).view(np.uint8) for n, m in masks.items()}
         if "invert" in ablations:
             importance = {name: -v for name, v in importance.items()}
         if masks is not None:  # what is pruned stays pruned
@@ -214,11 +255,14 @@ def prune_at_init(
         per_weight = None if targets is None else {n: _scheduled(s, fraction) for n, s in targets.items()}
         masks = score_masks(importance, _scheduled(sparsity, fraction), per_weight, min_density, OWNER)
         if channels:
-            shapes = {w.name: tuple(w.variable.shape) for w in weights}
             masks = {n: expand(m.astype(bool), shapes[n], out_axes[n]) for n, m in masks.items()}
+        elif blocks:
+            masks = {n: expand_blocks(m, shapes[n], block) for n, m in masks.items()}
     assert masks is not None
     if "shuffle" in ablations and channels:
         masks = {n: expand(rng.permutation(kept_channels(m, out_axes[n])), m.shape, out_axes[n]) for n, m in masks.items()}
+    elif "shuffle" in ablations and blocks:
+        masks = {n: expand_blocks(rng.permutation(kept_blocks(m, block).ravel()), m.shape, block) for n, m in masks.items()}
     elif "shuffle" in ablations:
         masks = {name: rng.permutation(m.ravel()).reshape(m.shape) for name, m in masks.items()}
     if "reinit" in ablations:
@@ -229,4 +273,6 @@ def prune_at_init(
     pruner.min_density = min_density
     pruner.method, pruner.ablation, pruner.iterations, pruner.pattern = scorer.method, ablations, n_iter, pattern
     pruner.scores, pruner.targets, pruner.granularity = scores, targets, granularity
+    pruner.block_size, pruner.block_pooling_type, pruner._blocks = block, pooling, blocks
+    pruner.policy, pruner.policy_notes = chosen_policy, notes
     return pruner

@@ -33,9 +33,11 @@ import keras
 import numpy as np
 
 from kerasinit._arrays import to_numpy
+from kerasinit.pruning.blocks import NO_BLOCK, check_block, exclusive
 from kerasinit.pruning.break_even import worth_compiling
 from kerasinit.pruning.incremental import IncrementalPlan
 from kerasinit.pruning.optimizer_state import bind, unbind
+from kerasinit.pruning.policy import PruningPolicy, get_policy
 from kerasinit.pruning.pruner import Pruner
 from kerasinit.pruning.schedules import PruningSchedule
 from kerasinit.pruning.selection import Selector
@@ -58,7 +60,8 @@ class PruningCallback(keras.callbacks.Callback):
     """Prune ``self.model`` by ``schedule`` while it trains.
 
     Either give a ``schedule`` (and optionally ``layers``, ``scope``, ``overrides``, ``pattern``,
-    ``granularity``, ``norm``, ``min_density``, as for :class:`Pruner`; the pruner is built at
+    ``granularity``, ``norm``, ``min_density``, ``block_size``, ``block_pooling_type``, ``policy``, as
+    for :class:`Pruner`; the pruner is built at
     ``on_train_begin``; an update that empties a weight warns, :class:`LayerCollapseWarning`)
     or a ready ``pruner``. A pruner
     without a schedule keeps its masks fixed (a lottery ticket, a mask pruned at initialization):
@@ -67,7 +70,8 @@ class PruningCallback(keras.callbacks.Callback):
     through ``fit`` without it on every backend; on JAX each new mask then costs a re-trace.)
 
     ``in_graph``: None (automatic) updates the masks inside the train step at schedule frequency
-    <= 10 on TensorFlow and JAX, unless another callback of the fit observes batches (see
+    <= 10 on TensorFlow and JAX for unstructured ``scope="layer"`` pruning (blocks, N:M and channels
+    update on the host), unless another callback of the fit observes batches (see
     :func:`batch_observers`; it would see step t+1's mask at step t's end): then on the host, so
     every callback sees what the host path shows. True forces the in-step path (a warning names the
     observers), False the host path. ``path`` (``"in_step"`` or ``"host"``) and ``path_reason`` say
@@ -100,6 +104,9 @@ class PruningCallback(keras.callbacks.Callback):
         norm: str = "l2",
         in_graph: bool | None = None,
         min_density: float = 0.0,
+        block_size: tuple[int, int] = NO_BLOCK,
+        block_pooling_type: str = "AVG",
+        policy: str | PruningPolicy | None = None,
         log_dir: str | os.PathLike[str] | None = None,
         log_every: str = "update",
     ) -> None:
@@ -110,7 +117,15 @@ class PruningCallback(keras.callbacks.Callback):
             raise TypeError(f"PruningCallback: argument `schedule` must be a kerasinit PruningSchedule; received {schedule!r}.")
         self.pruner = pruner
         self._spec = {"schedule": schedule, "layers": layers, "scope": scope, "overrides": overrides,
-                      "pattern": pattern, "granularity": granularity, "norm": norm, "min_density": min_density}
+                      "pattern": pattern, "granularity": granularity, "norm": norm, "min_density": min_density,
+                      "block_size": block_size, "block_pooling_type": block_pooling_type, "policy": policy}
+        if schedule is not None:  # bad arguments fail here, not at the first fit
+            block = check_block(block_size, block_pooling_type, "PruningCallback")[0]
+            exclusive(block, "PruningCallback", pattern=pattern, granularity=granularity)
+            get_policy(policy, "PruningCallback")
+            if in_graph and block != NO_BLOCK:
+                raise ValueError(f"PruningCallback: in_graph=True cannot be used with block_size={block}: the in-step "
+                                 "updates prune single weights; blocks update on the host (in_graph=None or False).")
         if in_graph is not None and not isinstance(in_graph, bool):
             raise TypeError(f"PruningCallback: argument `in_graph` must be None (automatic), True or False; received {in_graph!r}.")
         self.in_graph = in_graph
@@ -162,8 +177,9 @@ class PruningCallback(keras.callbacks.Callback):
         reasons = []
         if schedule is None:
             reasons.append("the pruner has no schedule (fixed masks)")
-        if pruner.scope != "layer" or pruner.pattern is not None or pruner.granularity != "weight":
-            reasons.append("only scope='layer' unstructured pruning updates inside the step")
+        if pruner.scope != "layer" or pruner.pattern is not None or pruner.granularity != "weight" \
+                or getattr(pruner, "block_size", NO_BLOCK) != NO_BLOCK:
+            reasons.append("only scope='layer' unstructured pruning (no pattern, channels or blocks) updates inside the step")
         if keras.distribution.distribution() is not None or _tf_strategy(self.model):
             reasons.append("a distribution is active")
         # PyTorch runs the step eagerly: some 30 small ops per weight cost more there than the host's update
@@ -328,7 +344,8 @@ class PruningCallback(keras.callbacks.Callback):
         if self._jax:  # fit's state holds the present (a no-op when Keras or an update synced it already)
             pruner.model.jax_state_sync()
         expected = None
-        if pruner.scope == "layer" and pruner.granularity == "weight" and pruner.pattern is None:
+        if pruner.scope == "layer" and pruner.granularity == "weight" and pruner.pattern is None \
+                and getattr(pruner, "block_size", NO_BLOCK) == NO_BLOCK:
             sparsity = 0.0 if update is None else pruner.schedule.sparsity(update)
             expected = {w.name: pruner.kept_count(w, sparsity) for w in pruner.weights}
         summaries.write(step, pruner, expected)

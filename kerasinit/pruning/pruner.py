@@ -20,6 +20,15 @@ import numpy as np
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_real
 from kerasinit.backend.select import keep_where
+from kerasinit.pruning.blocks import (
+    NO_BLOCK,
+    block_count,
+    block_selection,
+    check_block,
+    exclusive,
+    pool,
+)
+from kerasinit.pruning.blocks import expand as expand_blocks
 from kerasinit.pruning.channels import NORMS, channel_scores, expand, output_axis
 from kerasinit.pruning.constraint import Mask
 from kerasinit.pruning.masks import (
@@ -35,6 +44,7 @@ from kerasinit.pruning.masks import (
 from kerasinit.pruning.optimizer_state import is_bound
 from kerasinit.pruning.patterns import n_m_mask, parse_pattern, pattern_sparsity, reduction_axis
 from kerasinit.pruning.persistence import attach_masks
+from kerasinit.pruning.policy import PruningPolicy, apply_policy, get_policy, warn_notes
 from kerasinit.pruning.schedules import PruningSchedule, check_sparsity
 from kerasinit.pruning.selection import PrunableWeight, Selector, check_maskable, select
 
@@ -74,9 +84,20 @@ class Pruner:
             can empty a whole weight (layer collapse); every update that empties one warns
             (:class:`~kerasinit.pruning.masks.LayerCollapseWarning`, naming it) and ``collapsed``
             lists them. ``scope="layer"`` keeps at least one weight of each tensor already.
+            With blocks the floor counts blocks.
+        block_size: ``(r, c)``: whole ``r × c`` blocks of each weight's matrix view are kept or pruned,
+            ranked by their pooled ``|w|`` (TFMOT's ``block_size``; :mod:`kerasinit.pruning.blocks`); the
+            sparsity is met in blocks. Default ``(1, 1)``: unstructured. Works with both scopes and
+            ``overrides``; excludes ``pattern`` and ``granularity="channel"``.
+        block_pooling_type: ``"AVG"`` (default) or ``"MAX"``: how a block's ``|w|`` are pooled.
+        policy: None, ``"xnnpack"`` or a :class:`~kerasinit.pruning.policy.PruningPolicy`: prune only
+            the layers a deployment target runs sparse (``"xnnpack"``: the 1×1 convolutions of XNNPack's
+            sparse subgraph, TFMOT's ``PruneForLatencyOnXNNPack``; :mod:`kerasinit.pruning.policy`). A
+            model that breaks the target's rule is refused (ValueError naming the layer and why).
 
     Attributes:
         collapsed: the names of the weights whose mask keeps nothing, in selection order.
+        policy_notes: what may keep the policy's target from running the model sparse (also warned).
     """
 
     def __init__(
@@ -90,6 +111,9 @@ class Pruner:
         granularity: str = "weight",
         norm: str = "l2",
         min_density: float = 0.0,
+        block_size: tuple[int, int] = NO_BLOCK,
+        block_pooling_type: str = "AVG",
+        policy: str | PruningPolicy | None = None,
     ) -> None:
         if not isinstance(model, keras.layers.Layer):
             raise TypeError(f"Pruner: argument `model` must be a Keras 3 model or layer; received {type(model).__name__}.")
@@ -98,7 +122,17 @@ class Pruner:
         self.scope = check_choice("scope", scope, SCOPES, owner="Pruner")
         self.model = model
         self.schedule = schedule
+        self.block_size, self.block_pooling_type = check_block(block_size, block_pooling_type, "Pruner")
+        self.policy = get_policy(policy, "Pruner")
         self.weights = select(model, layers)
+        #: what may keep the policy's target from running the model sparse (warned as well)
+        self.policy_notes: list[str] = []
+        if self.policy is not None:
+            self.weights, self.policy_notes = apply_policy(self.policy, model, self.weights, layers is not None, "Pruner")
+            if schedule is not None:
+                target_notes = self.policy.sparsity_notes(schedule.target)
+                warn_notes("Pruner", self.policy, target_notes)
+                self.policy_notes += target_notes
         for weight in self.weights:
             check_maskable(weight)
         names = {w.layer.name for w in self.weights}
@@ -123,6 +157,13 @@ class Pruner:
                              f"received {self.scope!r}.")
         if pattern is not None and self.overrides:
             raise ValueError("Pruner: a `pattern` fixes every layer's sparsity at 1 - N/M: argument `overrides` must be empty.")
+        exclusive(self.block_size, "Pruner", pattern=pattern, granularity=self.granularity)
+        #: whether whole blocks are the unit (``block_size`` != (1, 1))
+        self._blocks = self.block_size != NO_BLOCK
+        for w in self.weights if self._blocks else ():
+            if len(w.variable.shape) < 2:
+                raise ValueError(f"Pruner: argument `block_size`={self.block_size} needs weights of rank >= 2; "
+                                 f"{w.name!r} has shape {tuple(w.variable.shape)}. Leave it out with `layers`.")
         #: the axis each weight's N:M groups / channels run along (checked before any mask is attached)
         self._axes = {w.name: reduction_axis(w) if self._n_m else output_axis(w) for w in self.weights} if structured else {}
         for w in self.weights if self._n_m else ():
@@ -132,7 +173,7 @@ class Pruner:
                                  f"of M={self._n_m[1]}; {w.name!r} (shape {tuple(w.variable.shape)}) has {length} along "
                                  f"axis {self._axes[w.name]}. Leave it out with `layers`.")
         if self.min_density > 0 and schedule is not None:  # the floors must fit the schedule's final sparsity
-            joint = [self._size(w) for w in self.weights if w.layer.name not in self.overrides]
+            joint = [self._units(w) for w in self.weights if w.layer.name not in self.overrides]
             check_floors(joint, self.min_density, keep_count(sum(joint), schedule.target), schedule.target, "Pruner")
         self.masks: dict[str, Mask] = attach_masks(model, self.weights)
         #: the weights whose mask keeps nothing (layer collapse), in selection order
@@ -148,6 +189,11 @@ class Pruner:
     @staticmethod
     def _size(weight: PrunableWeight) -> int:
         return int(np.prod(tuple(weight.variable.shape)))
+
+    def _units(self, weight: PrunableWeight) -> int:
+        """What a mask of ``weight`` counts: its blocks (``block_size`` != (1, 1)) or its entries."""
+        shape = tuple(weight.variable.shape)
+        return block_count(shape, self.block_size) if self._blocks else int(np.prod(shape))
 
     def _note_collapse(self, masks: Mapping[str, np.ndarray], method: str) -> None:
         """Update ``collapsed`` for the masks just set; warn naming the weights newly emptied."""
@@ -181,7 +227,7 @@ class Pruner:
         joint = [w for w in self.weights if self.scope == "global" and w.layer.name not in self.overrides]
         counts = {w.name: self.kept_count(w, sparsity) for w in self.weights if w not in joint}
         changed = [w for w in self.weights if w not in joint and not self._current(w.name, counts[w.name])]
-        joint_count = keep_count(sum(self.masks[w.name].size for w in joint), sparsity)
+        joint_count = keep_count(sum(self._units(w) for w in joint), sparsity)
         if joint and (self._joint_count != joint_count or not all(self._current(w.name, None) for w in joint)):
             changed += joint
         if not changed:
@@ -193,11 +239,17 @@ class Pruner:
                 new[w.name] = self._structured_mask(w, values[w.name], counts[w.name])
             elif w not in joint:  # the last threshold bounds the search (exact either way; see masks.keep_largest)
                 last = self._thresholds.get(w.name)
-                new[w.name], self._thresholds[w.name] = magnitude_selection(
+                select_mask = self._block_selection if self._blocks else magnitude_selection
+                new[w.name], self._thresholds[w.name] = select_mask(
                     values[w.name], self.layer_sparsity(w, sparsity), None if last is None else 1.5 * last)
         if joint and joint[0] in changed:
-            new.update(zip([w.name for w in joint], global_masks([values[w.name] for w in joint], sparsity,
-                                                                 self.min_density, "Pruner"), strict=True))
+            if self._blocks:  # one threshold over every weight's pooled block scores
+                grids = global_masks([pool(np.abs(values[w.name].astype("float32")), self.block_size,
+                                           self.block_pooling_type) for w in joint], sparsity, self.min_density, "Pruner")
+                masks = [expand_blocks(g, values[w.name].shape, self.block_size) for w, g in zip(joint, grids, strict=True)]
+            else:
+                masks = global_masks([values[w.name] for w in joint], sparsity, self.min_density, "Pruner")
+            new.update(zip([w.name for w in joint], masks, strict=True))
             self._joint_count = joint_count
         for w in changed:
             mask = self.masks[w.name]
@@ -209,6 +261,9 @@ class Pruner:
         self._masks_changed()
         self._note_collapse(new, "update_masks")
 
+    def _block_selection(self, value: np.ndarray, sparsity: float, bound: float | None) -> tuple[np.ndarray, float]:
+        return block_selection(value, sparsity, self.block_size, self.block_pooling_type, bound)
+
     def _structured_mask(self, weight: PrunableWeight, value: np.ndarray, count: int) -> np.ndarray:
         """The N:M mask, or the mask keeping the ``count`` channels of largest norm, of ``value``."""
         axis = self._axes[weight.name]
@@ -219,8 +274,9 @@ class Pruner:
         return expand(keep, value.shape, axis)
 
     def kept_count(self, weight: PrunableWeight, sparsity: float) -> int:
-        """How many weights (channels, with ``granularity="channel"``) of ``weight`` are kept at ``sparsity``."""
-        size = self.masks[weight.name].size
+        """How many weights (channels with ``granularity="channel"``, blocks with a ``block_size``) of ``weight``
+        are kept at ``sparsity``."""
+        size = self._units(weight)
         if self._n_m is not None:
             return size // self._n_m[1] * self._n_m[0]
         if self._axes:
@@ -317,17 +373,26 @@ def prune(
     granularity: str = "weight",
     norm: str = "l2",
     min_density: float = 0.0,
+    block_size: tuple[int, int] = NO_BLOCK,
+    block_pooling_type: str = "AVG",
+    policy: str | PruningPolicy | None = None,
 ) -> Pruner:
     """One-shot magnitude pruning of ``model`` to ``sparsity``; masks stay on for further training.
 
     With a ``pattern`` (``"N:M"``) pass ``sparsity=None`` (or 1 − N/M); ``granularity="channel"``
-    prunes whole output channels. ``scope="global"`` may empty whole weights (a
+    prunes whole output channels; ``block_size=(1, 4)`` whole 1×4 blocks; ``policy="xnnpack"`` only
+    the layers XNNPack runs sparse. ``scope="global"`` may empty whole weights (a
     ``LayerCollapseWarning`` names them; ``pruner.collapsed`` lists them) unless ``min_density``
     keeps a floor per weight. See :class:`Pruner` for the arguments.
     """
     sparsity, _ = pattern_sparsity(sparsity, pattern, "prune")
     pruner = Pruner(model, None, layers=layers, scope=scope, overrides=overrides, pattern=pattern,
-                    granularity=granularity, norm=norm, min_density=min_density)
+                    granularity=granularity, norm=norm, min_density=min_density, block_size=block_size,
+                    block_pooling_type=block_pooling_type, policy=policy)
     pruner.owner = "prune"
+    if pruner.policy is not None:
+        notes = pruner.policy.sparsity_notes(sparsity)
+        warn_notes("prune", pruner.policy, notes)
+        pruner.policy_notes += notes
     pruner.update_masks(sparsity)
     return pruner

@@ -62,6 +62,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 
 from kerasinit._validation import check_choice, check_real
 from kerasinit.compat.tf_keras import register_all
+from kerasinit.pruning.blocks import check_block, exclusive
 from kerasinit.pruning.patterns import parse_pattern
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
 from kerasinit.pruning.selection import Selector, matches
@@ -161,6 +162,9 @@ def prune_low_magnitude(
     *,
     pattern: str | None = None,
     sparsity_m_by_n: tuple[int, int] | None = None,
+    block_size: tuple[int, int] = (1, 1),
+    block_pooling_type: str = "AVG",
+    policy: str | None = None,
 ) -> Any:
     """A copy of the tf_keras ``model`` with the selected layers wrapped by TFMOT's pruning.
 
@@ -172,6 +176,12 @@ def prune_low_magnitude(
     ``sparsity_m_by_n=(2, 4)`` (m *zeros* of every n); ``pattern="N:M"`` is ``sparsity_m_by_n=(M − N, M)``.
     Either one, or both if they agree. TFMOT fixes the N:M mask at its first step and accepts rank-2
     and rank-4 kernels (Dense, Conv2D), grouping along the input channels as the native pruner does.
+
+    ``block_size=(r, c)`` and ``block_pooling_type`` (``"AVG"``/``"MAX"``) are TFMOT's own (the native
+    semantics are the same, :mod:`kerasinit.pruning.blocks`); TFMOT takes blocks on 2-D weights only
+    (Dense, RNN kernels), so a selected layer with another weight rank is refused here, naming it.
+    ``policy="xnnpack"`` is TFMOT's ``PruneForLatencyOnXNNPack()``: only 1×1 ``Conv2D`` layers are
+    wrapped and TFMOT's check of the sparse subgraph runs on the pruned model (its ValueError as is).
     """
     if not isinstance(model, tf_keras.Model):
         raise TypeError(f"prune_low_magnitude: argument `model` must be a tf_keras.Model (for Keras 3 models use "
@@ -184,6 +194,12 @@ def prune_low_magnitude(
         raise ValueError("prune_low_magnitude: TFMOT prunes Sequential and functional tf_keras models only; "
                          "subclassed models prune natively in Keras 3 (kerasinit.pruning.Pruner).")
     m_by_n = _m_by_n(pattern, sparsity_m_by_n)
+    block, pooling = check_block(block_size, block_pooling_type, "prune_low_magnitude")
+    exclusive(block, "prune_low_magnitude", pattern=m_by_n)
+    if policy is not None and policy != "xnnpack":
+        raise ValueError(f"prune_low_magnitude: argument `policy` must be None or 'xnnpack' through TFMOT "
+                         f"(PruneForLatencyOnXNNPack); received {policy!r}.")
+    tfmot_policy = _sp.PruneForLatencyOnXNNPack() if policy == "xnnpack" else None
     if m_by_n is not None and overrides:
         raise ValueError("prune_low_magnitude: an N:M pattern fixes every layer's sparsity: argument `overrides` must be empty.")
     all_layers = list(model.layers)
@@ -197,8 +213,25 @@ def prune_low_magnitude(
             raise ValueError(f"prune_low_magnitude: argument `layers` names unknown layers {unknown}; "
                              f"the model's layers: {sorted(names)}.")
         chosen = [layer for layer in all_layers if any(matches(layer, s) for s in selectors) and _is_prunable(layer)]
+    if tfmot_policy is not None:
+        dropped = [layer.name for layer in chosen if not tfmot_policy.allow_pruning(layer)]
+        if layers is not None and dropped:
+            raise ValueError(f"prune_low_magnitude: policy 'xnnpack' prunes 1×1 Conv2D layers only; `layers` chose {dropped}.")
+        chosen = [layer for layer in chosen if tfmot_policy.allow_pruning(layer)]
     if not chosen:
-        raise ValueError("prune_low_magnitude: nothing to prune: no selected layer is prunable by TFMOT.")
+        raise ValueError("prune_low_magnitude: nothing to prune: no selected layer is prunable by TFMOT"
+                         + (" under policy 'xnnpack' (1×1 Conv2D layers)." if tfmot_policy is not None else "."))
+    if block != (1, 1):
+        for layer in chosen:
+            if isinstance(layer, _sp.PrunableLayer):
+                ranks = {_weight_attr(v): len(v.shape) for v in layer.get_prunable_weights()}
+            else:
+                ranks = {attr: len(getattr(layer, attr).shape) for attr in _plain_weight_names(layer)
+                         if getattr(layer, attr, None) is not None}
+            if any(r != 2 for r in ranks.values()):
+                raise ValueError(f"prune_low_magnitude: TFMOT prunes blocks ({block}) of 2-D weights only; layer "
+                                 f"{layer.name!r} ({type(layer).__name__}) has weights of rank {ranks or 'unknown'}. "
+                                 "Leave it out with `layers` (the native Pruner takes blocks of any kernel).")
     factors: dict[str, float] = {}
     chosen_names = {layer.name for layer in chosen}
     for name, factor in dict(overrides or {}).items():
@@ -217,11 +250,14 @@ def prune_low_magnitude(
         own = _scaled(schedule, factors[layer.name]) if layer.name in factors else schedule
         if m_by_n is not None:
             return _sp.prune_low_magnitude(clone, pruning_schedule=KerasinitSchedule(own), sparsity_m_by_n=m_by_n)
-        return _sp.prune_low_magnitude(clone, pruning_schedule=KerasinitSchedule(own))
+        return _sp.prune_low_magnitude(clone, pruning_schedule=KerasinitSchedule(own), block_size=block,
+                                       block_pooling_type=pooling)
 
     with _sp.prune_scope():
         pruned = tf_keras.models.clone_model(model, clone_function=wrap)
     pruned.set_weights(_weights_for(pruned, model))
+    if tfmot_policy is not None:
+        tfmot_policy.ensure_model_supports_pruning(pruned)  # TFMOT's own check of XNNPack's subgraph rule
     return pruned
 
 
