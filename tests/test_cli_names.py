@@ -23,3 +23,10 @@ def test_every_name_the_command_accepts_resolves():
         resolve(name)  # the class (some need arguments to be built, e.g. from_array's values)
     for name in names.SCORES:
         score_class(name)
+
+
+def test_the_commands_sparse_training_names_are_the_librarys():
+    from kerasinit.pruning import sparse_training
+
+    assert names.SPARSE_TRAINING == sparse_training.METHODS
+    assert sorted(names.DROP_SCHEDULES) == sorted(sparse_training.DROP_SCHEDULES)

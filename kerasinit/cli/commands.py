@@ -167,7 +167,9 @@ def cmd_prune_at_init(args: argparse.Namespace) -> int:
                                 iterations=args.iterations, epochs=args.epochs, batch_size=args.batch_size,
                                 optimizer=_optimizer(args), learning_rate=args.lr, model_options=_mlp_options(args),
                                 out=args.out, plots=not args.no_plots, with_lottery=args.with_lottery,
-                                resume=not args.fresh, progress=not args.quiet, tensorboard=args.tensorboard)
+                                resume=not args.fresh, progress=not args.quiet, tensorboard=args.tensorboard,
+                                update_every=args.update_every, drop_fraction=args.drop_fraction,
+                                drop_schedule=args.drop_schedule)
     if args.json:
         print(results.to_json())
         return 0

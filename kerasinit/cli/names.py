@@ -197,6 +197,9 @@ ACTIVATIONS: tuple[str, ...] = (
 ABLATIONS = ("shuffle", "reinit", "invert")
 CONTROLS = ("reinit", "random")
 DISTRIBUTIONS = ("global", "uniform", "erk")
+#: kerasinit.pruning.sparse_training.METHODS and DROP_SCHEDULES (tests/test_cli_names.py checks them equal)
+SPARSE_TRAINING = ("rigl", "set", "static")
+DROP_SCHEDULES = ("cosine", "constant", "linear")
 SCOPES = ("layer", "global")
 
 

@@ -163,8 +163,16 @@ def build_parser() -> Parser:
     p = sub.add_parser("prune-at-init", help="prune at initialization (SNIP, GraSP, SynFlow, magnitude, random...), "
                                              "train, compare test accuracy against sparsity")
     _add_experiment_arguments(p, "lenet_300_100", "adam", 1.2e-3, 10, "1")
-    p.add_argument("--methods", type=types.choices("a pruning score", names.SCORES), default=None,
-                   help=f"comma-separated, among the registered scores: {', '.join(names.SCORES)} (default all)")
+    p.add_argument("--methods", type=types.choices("a pruning score or sparse-training method",
+                                                   (*names.SCORES, *names.SPARSE_TRAINING)), default=None,
+                   help=f"comma-separated, among the registered scores: {', '.join(names.SCORES)} (default all); "
+                        f"sparse training from scratch: {', '.join(names.SPARSE_TRAINING)}")
+    p.add_argument("--update-every", type=types.positive_int, default=100,
+                   help="rigl/set: steps between mask updates (default 100)")
+    p.add_argument("--drop-fraction", type=types.interval(0.0, 1.0, False, True), default=0.3,
+                   help="rigl/set: fraction of each layer's connections moved at the first update, in (0, 1] (default 0.3)")
+    p.add_argument("--drop-schedule", type=types.choice("a drop schedule", names.DROP_SCHEDULES), default="cosine",
+                   help="rigl/set: how the moved fraction decays: cosine (default), constant or linear")
     p.add_argument("--sparsities", type=types.sparsities, default=types.sparsities("0.5,0.8,0.9,0.95,0.98"),
                    help="comma-separated sparsities in [0, 1) (default 0.5,0.8,0.9,0.95,0.98)")
     p.add_argument("--distribution", type=types.choice("a distribution", names.DISTRIBUTIONS), default="global",
