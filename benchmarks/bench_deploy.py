@@ -17,8 +17,9 @@ clone with the same weights, the same TFLite conversion):
 * ``block_80_tflite_fc`` (MLP, kerasinit only): blocks of ``(4, 1)`` on the Dense kernels ``(in, out)``,
   which are TFLite's 1×4 blocks of FULLY_CONNECTED ``(out, in)``: the only float layout TFLite's own
   sparse FC kernel runs without expanding (TFMOT's ``(1, 4)`` on ``(in, out)`` gets a DENSIFY op);
-* ``channels_50_shrunk``: 50% of the output channels by L2 norm, then ``strip(shrink=True)``
-  (kerasinit only: TFMOT has no channel removal).
+* ``channels_50_shrunk``: 50% of the output channels by L2 norm of the layers ``shrinkable_layers``
+  names (MobileNetV2: stem, expand convolutions and the last 1×1, with their depthwise filters; the
+  MLP: its hidden layers), then ``strip(shrink=True)`` (kerasinit only: TFMOT has no channel removal).
 
 Latency: LiteRT interpreter (XNNPack, the default delegate) at 1 and 2 threads, batch 1; each
 repeat times ``--runs`` invokes of every (variant, threads) in a rotating order; reported: median
@@ -63,7 +64,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 from kerasinit.backend import tflite  # noqa: E402
-from kerasinit.pruning import prune  # noqa: E402
+from kerasinit.pruning import prune, shrinkable_layers  # noqa: E402
 from kerasinit.pruning.export import export  # noqa: E402
 
 
@@ -93,8 +94,9 @@ def kerasinit_variants(name: str, smoke: bool, size: int) -> dict[str, Any]:
         elif variant == "block_80_tflite_fc":
             prune(m, 0.8, block_size=(4, 1))
         elif variant == "channels_50_shrunk":
-            # depthwise kernels have no output-channel axis of their own: they follow the channels kept upstream
-            prune(m, 0.5, granularity="channel", layers=lambda layer: type(layer) is not keras.layers.DepthwiseConv2D)
+            # the layers whose dead channels shrink removes (MobileNetV2: stem, expand convs, last 1x1; the MLP's
+            # hidden layers): pruning the others (projections into residual Adds, the output) zeroes without shrinking
+            prune(m, 0.5, granularity="channel", layers=shrinkable_layers(m))
             shrink = True
         out[variant] = (m, shrink)
     return out

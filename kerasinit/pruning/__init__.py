@@ -8,7 +8,7 @@
 - :func:`export`: a pruned model written as ``.tflite`` (sparse tensor encoding), ``.keras`` or a
   SavedModel, masks stripped, outputs checked against the Keras model, with a size/sparsity report.
 - :func:`prune` (one shot), :func:`sparsity_report`, :func:`strip` (``shrink=True``: a smaller model
-  without the dead channels, :func:`shrink`).
+  without the dead channels, :func:`shrink`; :func:`shrinkable_layers` names the layers it can shrink).
 - Block sparsity (``block_size=(1, 4)``, blocks scored by pooled |w|, ``block_pooling_type``, TFMOT's
   semantics; :func:`block_mask`) and pruning policies (``policy="xnnpack"``: only the 1×1 convolutions
   XNNPack runs sparse, :mod:`kerasinit.pruning.policy`) on every entry point below.
@@ -47,11 +47,12 @@ from kerasinit.pruning.report import sparsity_report
 from kerasinit.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
 from kerasinit.pruning.scores import SCORES, Score, Scores, compute_scores, register_score
 from kerasinit.pruning.selection import PrunableWeight, prunable_weights, select
+from kerasinit.pruning.shrink import shrinkable_layers
 from kerasinit.pruning.sparse_training import SparseTraining
 from kerasinit.pruning.strip import shrink, strip
 
 __all__ = [
     "AtInitPruner", "ConstantSparsity", "ExportMismatchError", "ExportReport", "ExportWarning", "export", "POLICIES", "PolicyWarning", "PruningPolicy", "block_mask", "register_pruning_policy", "LayerCollapseWarning", "Mask", "MaskConstraint", "PolynomialDecay", "PrunableWeight", "Pruner", "PruningCallback",
     "PruningSchedule", "SCORES", "Score", "Scores", "SparseTraining", "compute_scores", "erk_densities", "global_masks", "keep_count", "load_model", "magnitude_mask", "magnitude_selection", "masked_weights", "n_m_mask", "prunable_weights", "prune", "prune_at_init", "random_mask", "register_prunable", "register_score", "restore_masks",
-    "select", "shrink", "sparsity_report", "strip",
+    "select", "shrink", "shrinkable_layers", "sparsity_report", "strip",
 ]

@@ -19,8 +19,11 @@ outputs are unchanged:
 Where: a *chain* runs from a Dense/Conv1D/2D/3D (exact types, channels-last, ``groups=1``, an
 element-wise activation) through layers used once that act on each channel separately —
 BatchNormalization over the last axis, Activation (element-wise functions; not softmax), ReLU,
-LeakyReLU, ELU, Dropout, Identity, channels-last pooling and global pooling, Flatten — to the next
-Dense/Conv. Each tensor of the chain must have exactly one consumer and not be a model output.
+LeakyReLU, ELU, Dropout, Identity, channels-last pooling and global pooling, Flatten, ZeroPadding and
+DepthwiseConv (``depth_multiplier=1``: the channel's filter and bias go with it) — to the next
+Dense/Conv. Zero padding (a ZeroPadding layer, or a padded depthwise tap) makes a nonzero constant
+position-dependent, so behind one only channels whose constant is exactly 0 are removed (MobileNetV2's
+expand → BN → ReLU6 → depthwise → BN → ReLU6 → project at initialization: all of them). Each tensor of the chain must have exactly one consumer and not be a model output.
 Where a tensor fans out (a residual branch point) or meets an ``Add``/``Concatenate``/any other
 layer, every channel is kept there: shrinking across residual additions is not attempted, but the
 chains elsewhere in the model (e.g. inside a residual branch) are shrunk. Layers called more than
@@ -47,6 +50,10 @@ ELEMENTWISE = (_L.Activation, _L.ReLU, _L.LeakyReLU, _L.ELU, _L.Dropout, _L.Iden
 PASS_THROUGH = (_L.MaxPooling1D, _L.MaxPooling2D, _L.MaxPooling3D, _L.AveragePooling1D, _L.AveragePooling2D,
                 _L.AveragePooling3D, _L.GlobalAveragePooling1D, _L.GlobalAveragePooling2D, _L.GlobalAveragePooling3D,
                 _L.GlobalMaxPooling1D, _L.GlobalMaxPooling2D, _L.GlobalMaxPooling3D)
+#: channel-wise layers whose output is position-dependent for a nonzero constant input (zero padding)
+PADDING = (_L.ZeroPadding1D, _L.ZeroPadding2D, _L.ZeroPadding3D)
+#: one filter per channel (``depth_multiplier=1``): a dead channel's constant k becomes ``act(k · Σ taps + b)``
+DEPTHWISE = (_L.DepthwiseConv1D, _L.DepthwiseConv2D)
 # Keras activations applied to each element on its own (softmax, log_softmax, sparsemax and glu mix channels).
 ELEMENTWISE_ACTIVATIONS = frozenset({
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish", "mish", "tanh",
@@ -84,6 +91,12 @@ def _mid_ok(layer: Any, shape: tuple | None) -> bool:
         return _elementwise_activation(layer.activation)
     if kind is _L.BatchNormalization:
         return shape is not None and layer.axis in (-1, len(shape) - 1)
+    if kind in PADDING:
+        return getattr(layer, "data_format", "channels_last") == "channels_last"
+    if kind in DEPTHWISE:
+        return (layer.data_format == "channels_last" and int(layer.depth_multiplier) == 1
+                and _elementwise_activation(layer.activation) and not getattr(layer, "lora_enabled", False)
+                and getattr(layer, "quantization_mode", None) is None)
     return kind in ELEMENTWISE
 
 
@@ -103,6 +116,29 @@ def _elementwise(layer: Any, values: np.ndarray, rank: int) -> np.ndarray:
     """``layer`` (inference mode) applied to one value per feature, as a rank-``rank`` tensor."""
     x = keras.ops.convert_to_tensor(values.reshape((1,) * (rank - 1) + (-1,)).astype("float32"))
     return to_numpy(layer(x, training=False)).reshape(values.shape)
+
+
+def _through(layer: Any, shape: tuple | None, constant: np.ndarray, uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The dead channels' values after ``layer`` (a chain's middle layer), and which channels are still
+    the same constant at every position (zero padding and padded depthwise taps break that for k != 0)."""
+    kind = type(layer)
+    if kind is _L.Flatten:
+        return np.tile(constant, (int(np.prod(shape[1:-1])), 1)), uniform
+    if kind in ELEMENTWISE:
+        rank = len(shape) if shape is not None and constant.shape[0] == 1 else 2
+        return _elementwise(layer, constant, rank), uniform
+    if kind in PADDING:
+        return constant, uniform & (constant == 0).all(axis=0)
+    if kind in DEPTHWISE:  # (taps..., channels, 1) kernel: a uniform input k gives k · Σ taps + b where no tap is padding
+        kernel = to_numpy(layer.kernel)
+        taps = kernel.reshape(-1, kernel.shape[-2]).sum(axis=0)
+        bias = to_numpy(layer.bias) if layer.use_bias else np.zeros_like(taps)
+        if not (layer.padding == "valid" or all(int(k) == 1 for k in layer.kernel_size)):
+            uniform = uniform & (constant == 0).all(axis=0)
+        value = constant * taps[None] + bias[None]
+        activated = to_numpy(layer.activation(keras.ops.convert_to_tensor(value.astype("float32"))))
+        return activated.reshape(value.shape), uniform
+    return constant, uniform
 
 
 @dataclass
@@ -185,16 +221,19 @@ class _Chain:
     keep: np.ndarray  # output channels of the producer kept
 
 
-def _chain(model: keras.Model, graph: _Graph, name: str) -> _Chain | None:
-    """The chain from producer ``name`` to the next Dense/Conv and the channels it may lose, or None."""
+def _chain(model: keras.Model, graph: _Graph, name: str, structure_only: bool = False) -> _Chain | None:
+    """The chain from producer ``name`` to the next Dense/Conv and the channels it may lose, or None.
+    ``structure_only``: whether the chain exists at all (every channel taken as dead with constant 0)."""
     layer = model.get_layer(name)
     if not (_linear_ok(layer) and _elementwise_activation(layer.activation) and graph.plain_call[name]):
         return None
     kernel = to_numpy(layer.kernel)
-    dead = ~kernel.reshape(-1, kernel.shape[-1]).any(axis=0)
+    dead = np.ones(kernel.shape[-1], bool) if structure_only else ~kernel.reshape(-1, kernel.shape[-1]).any(axis=0)
     if not dead.any():
         return None
-    constant = _constants(layer)[None]  # (positions, channels): the dead channels' values, per position
+    # (positions, channels): the dead channels' values, per position
+    constant = np.zeros((1, kernel.shape[-1]), "float32") if structure_only else _constants(layer)[None]
+    uniform = np.ones(constant.shape[1], bool)  # channels whose value is the same at every position
     mids: list[str] = []
     tensor: Tensor = (name, 0, 0)
     while True:
@@ -209,16 +248,12 @@ def _chain(model: keras.Model, graph: _Graph, name: str) -> _Chain | None:
             break
         if not _mid_ok(nxt, shape):
             return None
-        if type(nxt) is _L.Flatten:
-            constant = np.tile(constant, (int(np.prod(shape[1:-1])), 1))
-        elif type(nxt) in ELEMENTWISE:
-            rank = len(shape) if shape is not None and constant.shape[0] == 1 else 2
-            constant = _elementwise(nxt, constant, rank)
+        constant, uniform = _through(nxt, shape, constant, uniform)
         mids.append(user)
         tensor = (user, 0, 0)
     foldable = type(nxt) is _L.Dense or (constant.shape[0] == 1 and _unpadded(nxt))
     fine = (constant == 0) | (foldable & np.isfinite(constant))
-    removable = dead & fine.all(axis=0)
+    removable = dead & fine.all(axis=0) & uniform
     if not removable.any():
         return None
     keep = ~removable
@@ -233,6 +268,7 @@ def _apply(model: keras.Model, graph: _Graph, chain: _Chain, weights: dict[str, 
     keep = chain.keep
     w = weights[chain.producer]
     constant = _constants(producer)[None]
+    uniform = np.ones(constant.shape[1], bool)
     w[0] = w[0][..., keep]
     if len(w) > 1:  # its bias (possibly added by a fold into it)
         w[1] = w[1][keep]
@@ -240,11 +276,9 @@ def _apply(model: keras.Model, graph: _Graph, chain: _Chain, weights: dict[str, 
     for name in chain.mids:
         layer, shape = model.get_layer(name), graph.shapes[name]
         graph.entries[name].pop("build_config", None)
-        if type(layer) is _L.Flatten:
-            constant = np.tile(constant, (int(np.prod(shape[1:-1])), 1))
-        elif type(layer) in ELEMENTWISE:
-            rank = len(shape) if shape is not None and constant.shape[0] == 1 else 2
-            constant = _elementwise(layer, constant, rank)
+        constant, uniform = _through(layer, shape, constant, uniform)
+        if type(layer) in DEPTHWISE:  # its (taps..., channels, 1) kernel and its bias
+            weights[name] = [v[..., keep, :] if v.ndim > 1 else v[keep] for v in weights[name]]
         if type(layer) is _L.BatchNormalization:
             flow = np.tile(keep, constant.shape[0])
             weights[name] = [v[flow] for v in weights[name]]
@@ -261,6 +295,17 @@ def _apply(model: keras.Model, graph: _Graph, chain: _Chain, weights: dict[str, 
         else:
             w[1] = (w[1] + contribution).astype(w[1].dtype)
     w[0] = np.take(w[0], np.flatnonzero(flow), axis=-2)
+
+
+def shrinkable_layers(model: keras.Model) -> list[str]:
+    """The layers whose dead output channels :func:`~kerasinit.pruning.shrink` can remove (a chain leads from
+    them to the next Dense/Conv without a fan-out, a merge or a model output): the ``layers=`` to give
+    channel pruning when the goal is a smaller model (MobileNetV2: its stem, expand convolutions and last
+    1×1 convolution; not the projections feeding residual additions). Channels whose constant output is
+    nonzero behind zero padding stay (see the module's rules)."""
+    check_shrinkable(model, "shrinkable_layers")
+    graph = _graph(model, model.get_config())
+    return [name for name in graph.entries if _chain(model, graph, name, structure_only=True) is not None]
 
 
 def shrink_unmasked(model: keras.Model) -> keras.Model:

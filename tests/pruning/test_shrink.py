@@ -179,10 +179,15 @@ def test_mobilenet_v2_shrinks_where_allowed_with_identical_outputs():
     assert_same_predictions(small, model, x)
     before, after = sizes(model), sizes(small)
     shrunk = {name for name in before if after[name] < before[name]}
-    # Expand convs (-> BN -> ReLU6 -> DepthwiseConv, not shrunk through) and projections into an Add or a
-    # fan-out keep their filters; the two projections that feed a 1x1 expand conv directly, and Conv_1
-    # (-> BN -> ReLU6 -> GAP -> Dense), shrink. The 1x1 convs had no bias: they get one for the folded constants.
-    assert shrunk == {"expanded_conv_project", "block_16_project", "Conv_1"}
+    # Projections into an Add or a fan-out keep their filters; the two projections that feed a 1x1 expand conv
+    # directly, and Conv_1 (-> BN -> ReLU6 -> GAP -> Dense), shrink. Expand convs (-> BN -> ReLU6 -> [pad] ->
+    # DepthwiseConv -> BN -> ReLU6 -> project) shrink through the depthwise where their dead channels' constant
+    # (random BN statistics here) is 0 after ReLU6; the others stay (zero padding would make them vary).
+    # The 1x1 convs had no bias: they get one for the folded constants.
+    expands = {layer.name for layer in model.layers if layer.name.endswith("_expand")}
+    assert {"expanded_conv_project", "block_16_project", "Conv_1"} <= shrunk, shrunk
+    assert shrunk - {"expanded_conv_project", "block_16_project", "Conv_1"} <= expands | {"Conv1"}, shrunk
+    assert shrunk & expands, shrunk
     assert small.get_layer("block_1_expand").use_bias and small.get_layer("Conv_1").use_bias
     assert not small.get_layer("block_2_expand").use_bias
     print("mobilenet_v2 params", model.count_params(), "->", small.count_params())
@@ -254,3 +259,47 @@ def test_bad_input():
         strip(sub, shrink=True)
     with pytest.raises(ValueError, match="argument `model` is not built yet"):
         shrink(keras.Sequential([keras.layers.Dense(3)]))
+
+
+def test_shrink_removes_channels_through_depthwise_and_zero_padding_in_mobilenetv2():
+    """Issue 23: expand → BN → ReLU6 → (ZeroPadding) → depthwise → BN → ReLU6 → project loses the dead expand
+    channels with their depthwise filters, the outputs unchanged (at initialization every constant is 0)."""
+    from kerasinit import pruning
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(alpha=0.35, input_shape=(32, 32, 3), weights=None)
+    names = pruning.shrinkable_layers(model)
+    expands = [layer.name for layer in model.layers if layer.name.endswith("_expand")]
+    # not the projections into Adds or fan-outs; the two that feed an expand conv directly are
+    assert sorted(names) == sorted(["Conv1", "Conv_1", "expanded_conv_project", "block_16_project", *expands]), names
+    pruning.prune(model, 0.5, layers=names, granularity="channel")
+    x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+    plain, small = pruning.strip(model), pruning.strip(model, shrink=True)
+    np.testing.assert_allclose(small.predict_on_batch(x), plain.predict_on_batch(x), atol=1e-6)
+    for name in expands:  # each block's depthwise filters follow its expand convolution's kept channels
+        block = name[: -len("_expand")]
+        kept = small.get_layer(name).filters
+        assert kept == round(plain.get_layer(name).filters * 0.5), (name, kept)
+        assert small.get_layer(f"{block}_depthwise").kernel.shape[-2] == kept
+        assert small.get_layer(f"{block}_project").kernel.shape[-2] == kept
+    assert small.count_params() < 0.6 * plain.count_params(), (small.count_params(), plain.count_params())
+
+
+def test_shrink_keeps_a_nonzero_constant_channel_behind_zero_padding():
+    """A dead channel whose constant is nonzero (a bias) becomes position-dependent behind zero padding: kept."""
+    from kerasinit import pruning
+
+    keras.utils.set_random_seed(1)
+    x_in = keras.Input((8, 8, 2))
+    h = keras.layers.Conv2D(4, 1, name="expand")(x_in)
+    h = keras.layers.ZeroPadding2D(1, name="pad")(h)
+    h = keras.layers.DepthwiseConv2D(3, name="dw")(h)
+    model = keras.Model(x_in, keras.layers.Conv2D(3, 1, name="project")(h))
+    kernel = keras.ops.convert_to_numpy(model.get_layer("expand").kernel).copy()
+    kernel[..., :2] = 0  # channels 0 and 1 dead
+    model.get_layer("expand").kernel.assign(kernel)
+    model.get_layer("expand").bias.assign(np.array([0.0, 0.5, 0.1, 0.2], "float32"))  # channel 1: constant 0.5
+    small = pruning.shrink(model)
+    assert small.get_layer("expand").filters == 3  # channel 0 (constant 0) removed, channel 1 kept
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 2)).astype("float32")
+    np.testing.assert_allclose(small.predict_on_batch(x), model.predict_on_batch(x), atol=1e-5)
