@@ -4,7 +4,7 @@ Each test trains the same seeded model twice, with ``PruningCallback(in_graph=Tr
 ``in_graph=False`` (the host path of ``Pruner.update_masks``), records every mask after every
 step and asserts they are identical, at the start of every step (the step computes the next step's mask at its end, the host at the
 next step's start), and the final weights bit-identical. Ties
-and weights that drift past the candidate set force the exact fallback (bisection); a counting
+and weights that drift past the candidate set force the exact fallback (a top_k of the whole tensor); a counting
 ``Pruner`` subclass shows which updates ran on the host. On every backend through
 ``backend_features.check_prune_in_step``.
 """
