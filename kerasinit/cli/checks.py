@@ -55,9 +55,24 @@ def experiment(args: argparse.Namespace) -> None:
     if getattr(args, "instability", None) and max(args.instability) > args.rounds:
         raise UsageError(f"--instability {','.join(map(str, args.instability))}: rounds go from 0 to --rounds "
                          f"{args.rounds}")
+    executor(args)
     writable_folder("--out", args.out)
     if getattr(args, "tensorboard", None):
         writable_folder("--tensorboard", args.tensorboard)
+
+
+def executor(args: argparse.Namespace) -> None:
+    """``--address``/``--workers`` go with ``--executor ray``, which needs Ray installed (checked without importing it)."""
+    if getattr(args, "executor", "inprocess") != "ray":
+        given = [f for f, v in (("--address", getattr(args, "address", None)), ("--workers", getattr(args, "workers", None)))
+                 if v is not None]
+        if given:
+            raise UsageError(f"{given[0]} applies to --executor ray only (received --executor {args.executor})")
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise UsageError("--executor ray needs Ray, which is not installed", "pip install 'kerasinit[ray]'")
 
 
 def describe(args: argparse.Namespace) -> None:

@@ -97,13 +97,22 @@ def _wrote(out: str, results: Any) -> str:
     return f"wrote {out}/ ({', '.join(names)})"
 
 
+def _executor(args: argparse.Namespace) -> Any:
+    """``--executor``/``--address``/``--workers`` as the library's ``executor=`` (None: in process)."""
+    if args.executor != "ray":
+        return None
+    from kerasinit.experiments.executor import RayExecutor
+
+    return RayExecutor(address=args.address, workers=args.workers)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from kerasinit.experiments.compare import run_compare
 
     results = run_compare(args.model, _dataset(args), args.inits, **_mlp_options(args), epochs=args.epochs,
                           seeds=args.seeds, target=args.target, batch_size=args.batch_size, optimizer=_optimizer(args),
                           learning_rate=args.lr, out=args.out, plots=not args.no_plots, progress=not args.quiet,
-                          resume=not args.fresh)
+                          resume=not args.fresh, executor=_executor(args))
     if args.json:
         print(results.to_json())
         return 0
@@ -135,13 +144,14 @@ def cmd_lottery(args: argparse.Namespace) -> int:
                           rewind=args.rewind, controls=args.controls, epochs=args.epochs, batch_size=args.batch_size,
                           eval_every=args.eval_every, seeds=args.seeds, out=args.out, resume=not args.fresh,
                           progress=not args.quiet, tensorboard=args.tensorboard,
-                          on_round=None if args.json else on_round)
+                          on_round=None if args.json else on_round, executor=_executor(args))
     reports = []
     if args.instability:
         from kerasinit.experiments.instability import instability_of_tickets
 
         reports = instability_of_tickets(results, args.model, args.dataset, args.instability,
-                                         model_options=_mlp_options(args), progress=not args.quiet)
+                                         model_options=_mlp_options(args), progress=not args.quiet,
+                                         executor=_executor(args))
     if args.json:
         data = results.to_dict()
         if reports:
@@ -169,7 +179,7 @@ def cmd_prune_at_init(args: argparse.Namespace) -> int:
                                 out=args.out, plots=not args.no_plots, with_lottery=args.with_lottery,
                                 resume=not args.fresh, progress=not args.quiet, tensorboard=args.tensorboard,
                                 update_every=args.update_every, drop_fraction=args.drop_fraction,
-                                drop_schedule=args.drop_schedule)
+                                drop_schedule=args.drop_schedule, executor=_executor(args))
     if args.json:
         print(results.to_json())
         return 0

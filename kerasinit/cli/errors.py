@@ -16,6 +16,7 @@ FLAGS = {
     "dataset_seed": "the dataset's split seed", "format": "--format",
     "sparse": "--dense", "shrink": "--shrink", "tolerance": "--tolerance", "path": "--out", "overwrite": "--overwrite", "layers": "the pruned layers", "score_samples": "the scoring batch",
     "update_every": "--update-every", "drop_fraction": "--drop-fraction", "drop_schedule": "--drop-schedule",
+    "executor": "--executor", "address": "--address", "workers": "--workers",
 }
 #: the library function behind each command (a folder written by another experiment names its command)
 EXPERIMENTS = {"run_compare": "compare", "run_lottery": "lottery", "run_prune_at_init": "prune-at-init"}

@@ -201,6 +201,8 @@ DISTRIBUTIONS = ("global", "uniform", "erk")
 SPARSE_TRAINING = ("rigl", "set", "static")
 DROP_SCHEDULES = ("cosine", "constant", "linear")
 SCOPES = ("layer", "global")
+#: kerasinit.experiments.executor.EXECUTORS: where an experiment's trainings run
+EXECUTORS = ("inprocess", "ray")
 
 
 def _generated() -> str:

@@ -98,6 +98,13 @@ def _add_experiment_arguments(p: Any, model_default: str, optimizer: str, lr: fl
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the run found in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress goes to stderr)")
+    p.add_argument("--executor", type=types.choice("an executor", names.EXECUTORS), default="inprocess",
+                   help="where the trainings run: inprocess (default, one after the other) or ray (parallel Ray tasks; "
+                        "pip install 'kerasinit[ray]')")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="--executor ray: the cluster, auto or ray://head:10001 (default: a local Ray on this machine)")
+    p.add_argument("--workers", type=types.positive_int, default=None, metavar="N",
+                   help="--executor ray: trainings at once, one CPU each (default: the cluster's CPUs)")
 
 
 def build_parser() -> Parser:

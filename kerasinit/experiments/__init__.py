@@ -5,14 +5,16 @@ linear-mode-connectivity instability, on any Keras model and dataset.
 - ``models``: the zoo (``build``: LeNet-300-100, Conv-2/4/6, ResNet-20, VGG-16, MLP) and fresh copies;
 - ``training``: the one trainer (``train``: ``model.fit`` with bookkeeping callbacks);
 - ``compare`` (``run_compare``), ``lottery`` (``run_lottery``), ``instability`` (``instability``);
-- ``results``: atomic writes, resumable folders, JSON/CSV; ``progress``: the progress bar.
+- ``results``: atomic writes, resumable folders, JSON/CSV; ``progress``: the progress bar;
+- ``executor``: where the trainings of a sweep run (``InProcess``, ``RayExecutor``: ``executor=`` of each experiment).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-_NAMES = {"run_compare": "compare", "run_lottery": "lottery", "instability": "instability"}
+_NAMES = {"run_compare": "compare", "run_lottery": "lottery", "instability": "instability",
+          "run_prune_at_init": "sparsity", "InProcess": "executor", "RayExecutor": "executor"}
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: keep `import kerasinit.experiments` light
@@ -23,4 +25,4 @@ def __getattr__(name: str) -> Any:  # PEP 562: keep `import kerasinit.experiment
     raise AttributeError(f"module 'kerasinit.experiments' has no attribute {name!r}")
 
 
-__all__ = ["instability", "run_compare", "run_lottery"]
+__all__ = ["InProcess", "RayExecutor", "instability", "run_compare", "run_lottery", "run_prune_at_init"]

@@ -33,6 +33,15 @@ import numpy as np
 
 from kerasinit._validation import check_int, check_real
 from kerasinit.experiments.datasets import Dataset, load
+from kerasinit.experiments.executor import (
+    Outcome,
+    Shared,
+    Task,
+    check_local_only,
+    failure_notes,
+    resolve_executor,
+    warn_failed,
+)
 from kerasinit.experiments.lottery import check_seeds
 from kerasinit.experiments.models import (
     ACTIVATIONS,
@@ -107,6 +116,8 @@ class CompareResults:
     trained: list[tuple[str, int]] = field(default_factory=list)
     #: the files the call wrote to ``out`` at the end (empty: nothing rewritten, e.g. the folder holds more runs)
     written: list[str] = field(default_factory=list)
+    #: trainings that raised on every attempt (``executor="ray"``): ``{"task", "error", "attempts"}``, not in ``runs``
+    failed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def inits(self) -> list[str]:
@@ -171,7 +182,7 @@ class CompareResults:
         return finite({"experiment": "run_compare", "config": self.config,
                         "dataset": {"name": ds.name, "n_features": ds.n_features, "n_classes": ds.n_classes,
                                     "sizes": ds.sizes(), "chance": ds.chance},
-                        "summary": summary, "runs": runs})
+                        "summary": summary, "runs": runs, **({"failed": self.failed} if self.failed else {})})
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -198,7 +209,7 @@ class CompareResults:
                  + (" (mean over the seeds that reached it, (k/n): k of n seeds did)" if n > 1 else "")),
                 "act std first → last: std of the first and the last hidden layer's output before training "
                 "(the signal through depth)" + (", mean over seeds" if n > 1 else ""),
-                *status_notes([r.status for r in self.runs])]
+                *status_notes([r.status for r in self.runs]), *failure_notes(self.failed)]
 
     def table(self) -> str:
         """:meth:`display_rows` as aligned plain text under :attr:`title`, :attr:`notes` below."""
@@ -336,6 +347,15 @@ def train_one(model: Any, ds: Dataset, init: Any, label: str, seed: int, *, opti
     return result, net
 
 
+def compare_task(model: Any, ds: Dataset, init: Any, label: str, seed: int, *, options: Mapping[str, Any] | None,
+                 target: float, keep: bool, callbacks: Sequence[Any] = (), **settings: Any) -> tuple[RunResult, Any]:
+    """One training of :func:`run_compare` as an executor task: its :class:`RunResult` and, when ``keep``
+    (the first seed on a 2-D dataset: the decision-boundary plot), the trained weights."""
+    result, net = train_one(model, ds, init, label, seed, options=options, target=target, callbacks=callbacks,
+                            **settings)
+    return result, model_weights(net) if keep else None
+
+
 def run_compare(
     model: Any = "mlp",
     dataset: Any = "digits",
@@ -358,6 +378,7 @@ def run_compare(
     resume: bool = True,
     plots: bool = True,
     progress: bool | Any = False,
+    executor: Any = None,
 ) -> CompareResults:
     """Train the same architecture under each initializer and seed; return :class:`CompareResults`.
 
@@ -375,12 +396,19 @@ def run_compare(
     ``resume=False`` deletes what an earlier run wrote there and starts over. A call asking for fewer
     runs than the folder holds returns them and leaves the folder as it is.
     ``progress``: a rich progress bar (``True`` or a Console).
+    ``executor``: where the trainings run (:mod:`kerasinit.experiments.executor`): ``None``/``"inprocess"``
+    one after the other here; ``"ray"`` (or a ``RayExecutor``) as parallel Ray tasks, the same numbers
+    and run folder; a training that fails on every attempt is listed in ``failed``, the table's notes
+    and a ``TaskFailedWarning`` (a rerun with the same ``out`` retries it). ``callbacks`` and
+    ``strategy`` act in this process (in-process only).
     ``loss``: default from the model's output (``experiments.training.choose_loss``), recorded in
     ``config["loss"]``; the first run that ends near chance warns (``ChanceLevelWarning``). Ctrl-C
     keeps the finished runs (saved to ``out`` with ``config["interrupted"]``, no plots; a rerun resumes)
     and raises ``experiments.training.ExperimentInterrupted``.
     """
     resolved = resolve_inits(inits)
+    runner = resolve_executor(executor)
+    check_local_only(runner, "run_compare", callbacks=list(callbacks), strategy=strategy)
     epochs, batch_size = check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1)
     options = {k: v for k, v in (("depth", depth), ("width", width), ("activation", activation)) if v is not None}
     if model == "mlp":
@@ -416,45 +444,62 @@ def run_compare(
 
     def document(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         everything = [*(r for key, r in saved.items() if key not in runs), *runs.values()]
-        return CompareResults(config={**config, **(extra or {})}, runs=everything, dataset=ds).to_dict()
+        return CompareResults(config={**config, **(extra or {})}, runs=everything, dataset=ds,
+                              failed=[f.failure() for f in failures]).to_dict()
 
     def weights_file(label: str) -> str:
         return folder.path(f"model_{_slug(label)}_seed_{seed_list[0]}.npz")
 
+    failures: list[Outcome] = []
+    shared_ds = Shared(ds)
+    tasks = []
+    for i, (label, init) in enumerate(resolved.items()):
+        for j, seed in enumerate(seed_list):
+            keep = seed == seed_list[0] and ds.is_2d
+            if (label, seed) in runs:
+                if keep and out is not None and os.path.exists(weights_file(label)):
+                    net = instantiate(model, ds.input_shape, ds.n_classes, seed, options, kernel_initializer=init)
+                    assign_weights(net, load_arrays(weights_file(label)))
+                    models[label] = net
+                continue
+            tasks.append(Task(f"{label} seed {seed}", "kerasinit.experiments.compare:compare_task",
+                              {"model": model, "ds": shared_ds, "init": init, "label": label, "seed": seed,
+                               "options": options, "target": target, "keep": keep, "callbacks": list(callbacks),
+                               **settings}, key=(label, seed), epochs=epochs, order=(i, j)))
+
+    def finished(outcome: Outcome, bar: Progress) -> None:
+        label, seed = outcome.task.key
+        if not outcome.ok:
+            failures.append(outcome)
+            return
+        result, weights = outcome.value
+        bar.note(f"test {result.test_accuracy:.3f} {result.status}")
+        runs[(label, seed)] = result
+        trained.append((label, seed))
+        if weights is not None:
+            net = instantiate(model, ds.input_shape, ds.n_classes, seed, options, kernel_initializer=resolved[label])
+            assign_weights(net, weights)
+            models[label] = net
+            if out is not None:
+                save_arrays(weights_file(label), weights)
+        folder.commit(_row(result), document=None if out is None else document())
+        if result.status == "stalled" and sum(r.status == "stalled" for r in runs.values()) == 1:
+            warn_chance_level(f"run_compare: the training of {label} seed {seed}", result.test_accuracy,
+                              ds.chance, chosen, ["the initializer (a signal that vanishes with depth)"], stacklevel=6)
+
     try:
         with Progress(progress, total=len(wanted) * epochs, done=len(runs) * epochs) as bar:
-            tick = bar.callback()
-            for label, init in resolved.items():
-                for seed in seed_list:
-                    keep = seed == seed_list[0] and ds.is_2d
-                    if (label, seed) in runs:
-                        if keep and out is not None and os.path.exists(weights_file(label)):
-                            net = instantiate(model, ds.input_shape, ds.n_classes, seed, options, kernel_initializer=init)
-                            assign_weights(net, load_arrays(weights_file(label)))
-                            models[label] = net
-                        continue
-                    bar.describe(f"{label} seed {seed}", epochs=epochs)
-                    result, net = train_one(model, ds, init, label, seed, options=options, target=target,
-                                            callbacks=[*callbacks, *([tick] if tick else [])], **settings)
-                    bar.note(f"test {result.test_accuracy:.3f} {result.status}")
-                    runs[(label, seed)] = result
-                    trained.append((label, seed))
-                    if keep:
-                        models[label] = net
-                        if out is not None:
-                            save_arrays(weights_file(label), model_weights(net))
-                    folder.commit(_row(result), document=None if out is None else document())
-                    if result.status == "stalled" and sum(r.status == "stalled" for r in runs.values()) == 1:
-                        warn_chance_level(f"run_compare: the training of {label} seed {seed}", result.test_accuracy,
-                                          ds.chance, chosen, ["the initializer (a signal that vanishes with depth)"])
+            runner.run(tasks, lambda outcome: finished(outcome, bar), bar)
     except KeyboardInterrupt:
         done = f"after {len(runs)} of {len(wanted)} trainings"
         if out is None or not runs:
             raise ExperimentInterrupted(done) from None
         atomic_write(folder.path("results.json"), json.dumps(finite(document({"interrupted": done})), indent=2))
         raise ExperimentInterrupted(done, folder.out, resumable=True) from None
-    results = CompareResults(config=config, runs=[runs[key] for key in wanted], dataset=ds, models=models,
-                             trained=trained)
+    failed = [f.failure() for f in failures]
+    warn_failed("run_compare", failures)
+    results = CompareResults(config=config, runs=[runs[key] for key in wanted if key in runs], dataset=ds,
+                             models=models, trained=trained, failed=failed)
     if out is not None and set(saved) <= set(wanted):  # never drop runs of a larger earlier call from the folder
         results.written = results.save(folder.out, plots=plots)
     return results
@@ -511,5 +556,6 @@ def _resumable(folder: RunFolder, config: Mapping[str, Any]) -> dict[tuple[str, 
     return {(row["init"], int(row["seed"])): _from_row(row) for row in folder.rows}
 
 
-__all__ = ["DEFAULT_INITS", "OUTPUTS", "RESUME_KEYS", "CompareResults", "RunResult", "hidden_layers", "resolve_inits", "run_compare",
+__all__ = ["DEFAULT_INITS", "OUTPUTS", "RESUME_KEYS", "CompareResults", "RunResult", "compare_task", "hidden_layers",
+           "resolve_inits", "run_compare",
            "symmetric_layers", "train_one"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from kerasinit._validation import check_int
 from kerasinit.experiments.datasets import load
+from kerasinit.experiments.executor import Outcome, Shared, Task, cached, forget, resolve_executor
 from kerasinit.experiments.lottery import parse_rewind
 from kerasinit.experiments.models import assign_weights, instantiate, model_weights
 from kerasinit.experiments.training import evaluate_arrays, steps_per_epoch, train
@@ -88,15 +90,18 @@ def instability(
     model_options: dict[str, Any] | None = None,
     theta_k: dict[str, np.ndarray] | None = None,
     round_: int | None = None,
+    executor: Any = None,
 ) -> InstabilityResult:
     """Error barrier between two trainings from one θ_K that differ only in data order.
 
     ``model``/``dataset`` as for :func:`kerasinit.run_lottery`; θ0 is drawn with ``init_seed`` and
     trained ``K`` steps (``rewind="step:K"`` or ``"epoch:K"``) with ``seeds[0]``'s order unless
     ``theta_k`` is given; ``mask`` (``{"layer/kernel": uint8}``, e.g. a ticket's) is applied to both
-    copies. ``seeds``: the two data orders (equal seeds give barrier 0 exactly).
+    copies. ``seeds``: the two data orders (equal seeds give barrier 0 exactly). ``executor``: where the
+    two trainings run (``None`` one after the other here, ``"ray"`` side by side as Ray tasks,
+    :mod:`kerasinit.experiments.executor`); θ_K and the interpolation stay in this process.
     """
-    from kerasinit.pruning import Pruner, PruningCallback
+    from kerasinit.pruning import Pruner
 
     points = check_int("points", points, 2)
     if len(seeds) != 2:
@@ -113,14 +118,31 @@ def instability(
         if start:
             theta_k = train(net, ds, seed=seeds[0], snapshot_at=start, **settings).snapshot
     pruner = Pruner(net, layers=layers) if mask is not None else None
-    ends = []
-    for s in seeds:
-        assign_weights(net, theta_k)
-        if pruner is not None:
-            pruner.set_masks(dict(zip(pruner.masks, mask.values(), strict=True)))
-        train(net, ds, seed=int(s), start_step=start, callbacks=[] if pruner is None else [PruningCallback(pruner=pruner)],
-              **settings)
-        ends.append(model_weights(net))
+    token = uuid.uuid4().hex
+    cached((token,), lambda: (net, pruner))  # in this process the two trainings reuse this model
+    shared = {"model": model, "ds": Shared(ds), "init_seed": init_seed, "model_options": model_options,
+              "theta_k": Shared(theta_k), "mask": None if mask is None else Shared(mask), "layers": layers,
+              "start_step": start, "token": token, **settings}
+    tasks = [Task(f"instability seed {int(s)}", "kerasinit.experiments.instability:instability_task",
+                  {**shared, "seed": int(s)}, key=i, epochs=math.ceil((epochs * spe - start) / spe), order=(i,))
+             for i, s in enumerate(seeds)]
+    ends: dict[int, Any] = {}
+    failures: list[Outcome] = []
+
+    def finished(outcome: Outcome) -> None:
+        if outcome.ok:
+            ends[outcome.task.key] = outcome.value
+        else:
+            failures.append(outcome)
+
+    try:
+        resolve_executor(executor).run(tasks, finished)
+    finally:
+        forget(token)
+    if failures:
+        raise RuntimeError("instability: the training(s) " + "; ".join(f"{f.task.name} failed ({f.error})"
+                                                                      for f in failures) + " (no barrier without both).")
+    ends = [ends[0], ends[1]]
     alphas = [float(a) for a in np.linspace(0.0, 1.0, points)]
     errors = []
     for a in alphas:
@@ -132,8 +154,29 @@ def instability(
                              rewind=rewind, seeds=[int(s) for s in seeds], round=round_)
 
 
+def instability_task(model: Any, ds: Any, seed: int, *, init_seed: int, model_options: dict[str, Any] | None,
+                     theta_k: dict[str, np.ndarray], mask: dict[str, np.ndarray] | None, layers: Any, start_step: int,
+                     token: str, callbacks: Any = (), **settings: Any) -> dict[str, np.ndarray]:
+    """One of :func:`instability`'s two trainings as an executor task: from θ_K (masked) with data order
+    ``seed``; the trained weights."""
+    from kerasinit.pruning import Pruner, PruningCallback
+
+    def build() -> tuple[keras.Model, Any]:
+        net = instantiate(model, ds.input_shape, ds.n_classes, init_seed, model_options)
+        return net, Pruner(net, layers=layers) if mask is not None else None
+
+    net, pruner = cached((token,), build)
+    assign_weights(net, theta_k)
+    if pruner is not None:
+        pruner.set_masks(dict(zip(pruner.masks, mask.values(), strict=True)))
+    train(net, ds, seed=int(seed), start_step=start_step,
+          callbacks=[*([] if pruner is None else [PruningCallback(pruner=pruner)]), *callbacks], **settings)
+    return model_weights(net)
+
+
 def instability_of_tickets(results: Any, model: Any, dataset: Any, rounds: list[int], *,
-                           model_options: dict[str, Any] | None = None, progress: Any = False) -> list[InstabilityResult]:
+                           model_options: dict[str, Any] | None = None, progress: Any = False,
+                           executor: Any = None) -> list[InstabilityResult]:
     """:func:`instability` of the tickets of finished ``rounds`` of a saved lottery run (its first seed)."""
     import os
 
@@ -153,8 +196,8 @@ def instability_of_tickets(results: Any, model: Any, dataset: Any, rounds: list[
         out.append(instability(model, dataset, rewind=f"step:{c['rewind_step']}", mask=mask, init_seed=seed,
                                seeds=(seed, seed + 1), epochs=c["epochs"], batch_size=c["batch_size"],
                                optimizer=c["optimizer"], learning_rate=c["learning_rate"], model_options=model_options,
-                               theta_k=theta, round_=r))
+                               theta_k=theta, round_=r, executor=executor))
     return out
 
 
-__all__ = ["InstabilityResult", "instability", "instability_of_tickets"]
+__all__ = ["InstabilityResult", "instability", "instability_of_tickets", "instability_task"]

@@ -27,6 +27,7 @@ import contextlib
 import json
 import math
 import os
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,18 @@ import numpy as np
 
 from kerasinit._arrays import to_numpy
 from kerasinit._validation import check_choice, check_int, check_real
-from kerasinit.experiments.datasets import load
+from kerasinit.experiments.datasets import Dataset, load
+from kerasinit.experiments.executor import (
+    Outcome,
+    Shared,
+    Task,
+    cached,
+    check_local_only,
+    failure_notes,
+    forget,
+    resolve_executor,
+    warn_failed,
+)
 from kerasinit.experiments.models import assign_weights, describe_spec, instantiate, model_weights
 from kerasinit.experiments.progress import Progress
 from kerasinit.experiments.results import (
@@ -129,6 +141,8 @@ class LotteryResults:
     trained: list[tuple[int, int]] = field(default_factory=list)
     #: the files the call wrote to ``out`` at the end (empty: nothing rewritten, e.g. the folder holds a longer run)
     written: list[str] = field(default_factory=list)
+    #: trainings that raised on every attempt (``executor="ray"``): ``{"task", "error", "attempts"}``
+    failed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def trained_rounds(self) -> list[int]:
@@ -198,7 +212,7 @@ class LotteryResults:
                  + f"; last ({c['steps']}) = the last step: the validation loss was still falling when training "
                  "ended (train longer for an earlier stop)"]
         statuses = [r[k].get("status", "ok") for r in self.rows for k in kinds if r.get(k)]
-        return notes + status_notes(statuses)
+        return notes + status_notes(statuses) + failure_notes(self.failed)
 
     def display_rows(self) -> list[dict[str, str]]:
         """One row per round (header -> cell): round, % weights left, then per kind (ticket and each control)
@@ -230,7 +244,8 @@ class LotteryResults:
         return "\n".join([self.title, body, *self.notes])
 
     def to_dict(self) -> dict[str, Any]:
-        return finite({"experiment": "run_lottery", "config": self.config, "rows": self.rows})
+        return finite({"experiment": "run_lottery", "config": self.config, "rows": self.rows,
+                       **({"failed": self.failed} if self.failed else {})})
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -304,6 +319,51 @@ def display_row(r: Mapping[str, Any], controls: Sequence[str], steps: int | None
     return out
 
 
+def lottery_task(kind: str, rnd: int, seed: int, *, model: Any, ds: Dataset, model_options: Mapping[str, Any] | None,
+                 layers: Any, token: str, start_step: int, snapshot_at: int | None = None,
+                 theta: Mapping[str, np.ndarray] | None = None, masks: Mapping[str, np.ndarray] | None = None,
+                 reinit_seed: int | None = None, strategy: Any = None,
+                 on_train_begin: Callable[[str, int, Any], None] | None = None,
+                 callbacks: Sequence[keras.callbacks.Callback] = (), **settings: Any) -> dict[str, Any]:
+    """One training of :func:`run_lottery` as an executor task (the same code in this process and in a worker).
+
+    The seed's model (drawn with ``seed``) and its :class:`~kerasinit.pruning.Pruner` are built once per
+    process and reused by the seed's later tasks there (``token`` names the call). Round 0 trains a fresh
+    draw from θ0 and returns θ0, θ_K (``snapshot_at``) and the trained pruned weights; a later round
+    starts from ``theta`` (θ0 or θ_K) or, for ``reinit``, a fresh draw with ``reinit_seed``, under
+    ``masks`` (by position), and trains from ``start_step``. Returns ``{"result": TrainResult, ...}``."""
+    scope_cm = strategy.scope if strategy is not None else contextlib.nullcontext
+
+    def fresh(draw: int) -> keras.Model:
+        with scope_cm():
+            return instantiate(model, ds.input_shape, ds.n_classes, draw, model_options)
+
+    def build() -> tuple[keras.Model, Pruner]:
+        net = fresh(seed)
+        with scope_cm():
+            return net, Pruner(net, layers=layers)
+
+    if rnd == 0:  # a fresh draw (also when retried), kept for the seed's later tasks in this process
+        forget((token, seed))
+    net, pruner = cached((token, seed), build)
+    out: dict[str, Any] = {}
+    if rnd == 0:
+        out["theta0"] = model_weights(net)
+    else:
+        assign_weights(net, model_weights(fresh(reinit_seed)) if kind == "reinit" else theta)
+        assert masks is not None
+        pruner.set_masks(dict(zip(pruner.masks, masks.values(), strict=True)))
+    if on_train_begin is not None:
+        on_train_begin(kind, rnd, net)
+    result = train(net, ds, seed=seed, start_step=start_step, snapshot_at=snapshot_at, strategy=strategy,
+                   callbacks=[PruningCallback(pruner=pruner), *callbacks], **settings)
+    out["snapshot"], result.snapshot = result.snapshot, None
+    if kind == "ticket":
+        out["trained"] = [to_numpy(w.variable) for w in pruner.weights]
+    out["result"] = result
+    return out
+
+
 def _layers_repr(layers: Any) -> Any:
     if layers is None or isinstance(layers, str):
         return layers
@@ -340,6 +400,7 @@ def run_lottery(
     on_round: Callable[[dict[str, Any]], None] | None = None,
     on_train_begin: Callable[[str, int, Any], None] | None = None,
     tensorboard: str | os.PathLike[str] | None = None,
+    executor: Any = None,
 ) -> LotteryResults:
     """Iterative magnitude pruning with rewinding and controls; return :class:`LotteryResults`.
 
@@ -369,7 +430,19 @@ def run_lottery(
     chance, ``"diverged"``), shown in the table; the first stalled one warns (``ChanceLevelWarning``).
     Ctrl-C (``KeyboardInterrupt``) keeps the finished rounds and raises
     ``experiments.training.ExperimentInterrupted`` naming the last one.
+
+    ``executor``: where the trainings run (:mod:`kerasinit.experiments.executor`): ``None``/``"inprocess"``
+    one after the other here (seed by seed; per round the ticket, then the controls); ``"ray"`` (or a
+    ``RayExecutor``) as Ray tasks: the rounds of a seed in sequence (each needs the previous ticket's
+    trained weights), the seeds in parallel, and round r's controls beside round r's ticket (they need
+    only its mask, known once round r−1's ticket is trained; see ``docs/scale.md``). Same numbers and
+    run folder (rounds are committed in order per seed). A training that fails on every attempt is
+    reported (``failed``, the notes, a ``TaskFailedWarning``): a failed control leaves its round's row
+    without it (``row["failed"]``; a rerun runs it again), a failed ticket stops its seed there.
+    ``callbacks``, ``strategy`` and ``on_train_begin`` act in this process (in-process only).
     """
+    runner = resolve_executor(executor)
+    check_local_only(runner, "run_lottery", callbacks=list(callbacks), strategy=strategy, on_train_begin=on_train_begin)
     rounds, epochs = check_int("rounds", rounds, 1), check_int("epochs", epochs, 1)
     batch_size, eval_every = check_int("batch_size", batch_size, 1), check_int("eval_every", eval_every, 1)
     rate = check_rate("rate", rate)
@@ -425,99 +498,156 @@ def run_lottery(
         if row["status"] == "stalled" and not warned:
             warned.append(what)
             warn_chance_level(f"run_lottery: the {what} training", row["test_accuracy"], ds.chance, chosen,
-                              stacklevel=4)
+                              stacklevel=7)
         return row
+
+    names = [w.name for w in probe_pruner.weights]
+    owners = [w.layer.name for w in probe_pruner.weights]
+    layer_of = {w.name: w.layer.name if owners.count(w.layer.name) == 1 else w.name for w in probe_pruner.weights}
+    rates = {w.name: overrides.get(w.layer.name, rate) for w in probe_pruner.weights}
+    joint = [w.name for w in probe_pruner.weights if w.layer.name not in overrides]
+    full = {n: np.ones(probe_pruner.masks[n].shape, "uint8") for n in names}
+    token = uuid.uuid4().hex  # this call's models in the per-process cache of the tasks
+    shared_ds = Shared(ds)
+    common = {"model": model, "ds": shared_ds, "model_options": model_options, "layers": layers, "token": token,
+              "strategy": strategy, "on_train_begin": on_train_begin, "callbacks": list(callbacks), **settings}
+    common = {k: v for k, v in common.items() if k != "strategy" or v is not None}
+    state: dict[int, dict[str, Any]] = {}
+    failures: list[Outcome] = []
+
+    def path(seed: int, name: str) -> str:
+        return folder.path(f"seed_{seed}", name)
+
+    def by_name(arrays: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        values = arrays.values() if isinstance(arrays, Mapping) else arrays
+        return dict(zip(names, values, strict=True))
+
+    def task(seed: int, rnd: int, kind: str, **kwargs: Any) -> Task:
+        return Task(f"seed {seed} round {rnd} {kind}", "kerasinit.experiments.lottery:lottery_task",
+                    {**common, "kind": kind, "rnd": rnd, "seed": seed, **kwargs}, key=(seed, rnd, kind),
+                    epochs=epochs if rnd == 0 else rewound_epochs, order=(seed_list.index(seed), rnd, KINDS.index(kind)))
+
+    def control_tasks(seed: int, rnd: int, masks: dict[str, np.ndarray], kinds: Sequence[str]) -> list[Task]:
+        """Round ``rnd``'s controls: they need its mask (from the previous round's trained ticket), not its ticket."""
+        st, out_tasks = state[seed], []
+        if "reinit" in kinds:
+            out_tasks.append(task(seed, rnd, "reinit", masks=masks, reinit_seed=10_000 + 100 * seed + rnd,
+                                  start_step=start))
+        if "random" in kinds:
+            rng = np.random.default_rng([seed, rnd, 7])
+            random_masks = {n: random_mask(m.shape, 1.0 - float(m.sum()) / m.size, rng) for n, m in masks.items()}
+            if out is not None:
+                save_arrays(path(seed, f"random_masks_round_{rnd}.npz"), random_masks)
+            out_tasks.append(task(seed, rnd, "random", masks=random_masks, theta=st["theta_k"], start_step=start))
+        return out_tasks
+
+    def open_round(seed: int, rnd: int) -> list[Task]:
+        """Round ``rnd`` of ``seed`` once round ``rnd - 1``'s ticket is trained: its mask, then its ticket and
+        controls (independent of each other)."""
+        st = state[seed]
+        masks = next_masks(st["trained"], st["masks"], rates, rnd, scope, joint)
+        st["masks"] = masks
+        if st["summaries"] is not None:  # the round's mask and the trained magnitudes it was cut from
+            st["summaries"].write_masks(rnd, masks, st["trained"])
+        if out is not None:
+            save_arrays(path(seed, f"masks_round_{rnd}.npz"), masks)
+        st["pending"][rnd] = {"masks": masks, "records": {}, "failed": {}, "waiting": {"ticket", *controls}}
+        return [task(seed, rnd, "ticket", masks=masks, theta=st["theta_k"], start_step=start),
+                *control_tasks(seed, rnd, masks, controls)]
+
+    def commit_ready(seed: int) -> None:
+        """Commit the seed's finished rounds in order (a rerun resumes after the last one committed)."""
+        st = state[seed]
+        while st["next"] in st["pending"] and not st["pending"][st["next"]]["waiting"]:
+            rnd = st["next"]
+            if "ticket" in st["pending"][rnd]["failed"]:
+                return  # the seed stops here (its later rounds need this ticket)
+            entry = st["pending"].pop(rnd)
+            if rnd in st["patch"]:  # a saved row whose failed controls were re-run
+                row = {**saved[(seed, rnd)], **entry["records"]}
+                row.pop("failed", None)
+                if entry["failed"]:
+                    row["failed"] = entry["failed"]
+                saved[(seed, rnd)] = row
+                folder.commit(row, rows=sorted(saved.values(), key=lambda r: (r["seed"], r["round"])))
+                later = [r for r in st["patch"] if r > rnd and r in st["pending"]]
+                st["next"] = min(later) if later else st["resume_next"]
+                continue
+            records = {k: entry["records"][k] for k in KINDS if k in entry["records"]}
+            _finish(folder, saved, seed, rnd, entry["masks"], layer_of, records, trained, on_round,
+                    failed=entry["failed"])
+            st["next"] = rnd + 1
+
+    def finished(outcome: Outcome, bar: Progress) -> list[Task]:
+        seed, rnd, kind = outcome.task.key
+        st = state[seed]
+        entry = st["pending"][rnd]
+        entry["waiting"].discard(kind)
+        follow: list[Task] = []
+        if not outcome.ok:
+            failures.append(outcome)
+            entry["failed"][kind] = outcome.error
+        else:
+            value = outcome.value
+            result = value["result"]
+            bar.note(f"test acc {result.test_accuracy:.3f}")  # this training's, under its own name
+            entry["records"][kind] = record(result, f"seed {seed} round {rnd} {kind}")
+            if kind == "ticket":
+                st["trained"] = by_name(value["trained"])
+                if rnd == 0:
+                    st["theta0"] = value["theta0"]
+                    st["theta_k"] = Shared(value["snapshot"] if start else value["theta0"])
+                    if out is not None:
+                        save_arrays(path(seed, "theta0.npz"), value["theta0"])
+                        if start:
+                            save_arrays(path(seed, "theta_rewind.npz"), value["snapshot"])
+                if out is not None:
+                    save_arrays(path(seed, f"trained_round_{rnd}.npz"), st["trained"])
+                if rnd < rounds:
+                    follow = open_round(seed, rnd + 1)
+        commit_ready(seed)
+        return follow
+
+    tasks: list[Task] = []
+    for seed in seed_list:
+        if out is not None:
+            os.makedirs(folder.path(f"seed_{seed}"), exist_ok=True)
+        summaries = (None if tensorboard is None else
+                     PruningSummaries(os.path.join(os.fspath(tensorboard), f"seed_{seed}"), owner="run_lottery"))
+        st = state[seed] = {"pending": {}, "summaries": summaries, "masks": full, "patch": set(), "next": 0}
+        last = max((r for (s, r) in saved if s == seed), default=None)
+        if last is not None and out is not None:
+            theta0 = load_arrays(path(seed, "theta0.npz"))
+            st["theta_k"] = Shared(load_arrays(path(seed, "theta_rewind.npz")) if start else theta0)
+            st["masks"] = by_name(load_arrays(path(seed, f"masks_round_{last}.npz"))) if last else full
+            st["trained"] = by_name(load_arrays(path(seed, f"trained_round_{last}.npz")))
+            st["next"] = st["resume_next"] = last + 1
+            if on_round is not None:  # the resumed rounds first: the caller's table holds every round
+                for rnd in sorted(r for (s, r) in saved if s == seed and r <= rounds):
+                    on_round(saved[(seed, rnd)])
+            for rnd in sorted(r for (s, r) in saved if s == seed and 0 < r <= rounds and saved[(s, r)].get("failed")):
+                retry = [k for k in controls if k in saved[(seed, rnd)]["failed"]]  # failed controls: run them again
+                if retry:
+                    masks = by_name(load_arrays(path(seed, f"masks_round_{rnd}.npz")))
+                    st["pending"][rnd] = {"masks": masks, "records": {}, "failed": {}, "waiting": set(retry)}
+                    st["patch"].add(rnd)
+                    st["next"] = min(st["next"], rnd)
+                    tasks += control_tasks(seed, rnd, masks, retry)
+            if last < rounds:
+                tasks += open_round(seed, last + 1)
+        else:
+            st["pending"][0] = {"masks": full, "records": {}, "failed": {}, "waiting": {"ticket"}}
+            tasks.append(task(seed, 0, "ticket", start_step=0, snapshot_at=start))
 
     try:
         with Progress(progress, total=per_seed * len(seed_list), done=done) as bar:
-            tick = bar.callback()
-            extra = [*callbacks, *([tick] if tick is not None else [])]
-            for seed in seed_list:
-                net = probe if seed == seed_list[0] else fresh(seed)
-                with scope_cm():
-                    pruner = Pruner(net, layers=layers)
-                names = list(pruner.masks)
-                owners = [w.layer.name for w in pruner.weights]
-                layer_of = {w.name: w.layer.name if owners.count(w.layer.name) == 1 else w.name for w in pruner.weights}
-                rates = {w.name: overrides.get(w.layer.name, rate) for w in pruner.weights}
-                joint = [w.name for w in pruner.weights if w.layer.name not in overrides]
-                seed_dir = None if out is None else folder.path(f"seed_{seed}")
-                if seed_dir is not None:
-                    os.makedirs(seed_dir, exist_ok=True)
-
-                def path(name: str, seed_dir: str | None = seed_dir) -> str:
-                    assert seed_dir is not None
-                    return os.path.join(seed_dir, name)
-
-                def by_name(arrays: Mapping[str, np.ndarray], names: list[str] = names) -> dict[str, np.ndarray]:
-                    return dict(zip(names, arrays.values(), strict=True))
-
-                def pruned_values(pruner: Pruner = pruner) -> dict[str, np.ndarray]:
-                    return {w.name: to_numpy(w.variable) for w in pruner.weights}
-
-                def run(kind: str, rnd: int, start_step: int, snapshot_at: int | None = None, net: keras.Model = net,
-                        seed: int = seed, pruner: Pruner = pruner) -> Any:
-                    bar.describe(f"seed {seed} round {rnd} {kind}", epochs=epochs if rnd == 0 else rewound_epochs)  # (clears the previous training's note)
-                    if on_train_begin is not None:
-                        on_train_begin(kind, rnd, net)
-                    result = train(net, ds, seed=seed, start_step=start_step, snapshot_at=snapshot_at,
-                                   callbacks=[PruningCallback(pruner=pruner), *extra], **settings)
-                    bar.note(f"test acc {result.test_accuracy:.3f}")  # this training's, under its own name
-                    return result
-
-                full = {n: np.ones(pruner.masks[n].shape, "uint8") for n in names}
-                summaries = (None if tensorboard is None else
-                             PruningSummaries(os.path.join(os.fspath(tensorboard), f"seed_{seed}"), owner="run_lottery"))
-                last = max((r for (s, r) in saved if s == seed), default=None)
-                if last is not None and out is not None:
-                    theta0 = load_arrays(path("theta0.npz"))
-                    theta_k = load_arrays(path("theta_rewind.npz")) if start else theta0
-                    masks = by_name(load_arrays(path(f"masks_round_{last}.npz"))) if last else full
-                    trained_values = by_name(load_arrays(path(f"trained_round_{last}.npz")))
-                    if on_round is not None:  # the resumed rounds first: the caller's table holds every round
-                        for rnd in sorted(r for (s, r) in saved if s == seed and r <= rounds):
-                            on_round(saved[(seed, rnd)])
-                else:
-                    last = 0
-                    theta0 = model_weights(net)
-                    result = run("ticket", 0, 0, snapshot_at=start)
-                    theta_k = result.snapshot if start else theta0
-                    trained_values, masks = pruned_values(), full
-                    if out is not None:
-                        save_arrays(path("theta0.npz"), theta0)
-                        if start:
-                            save_arrays(path("theta_rewind.npz"), theta_k)
-                        save_arrays(path("trained_round_0.npz"), trained_values)
-                    records = {"ticket": record(result, f"seed {seed} round 0 ticket")}
-                    _finish(folder, saved, seed, 0, masks, layer_of, records, trained, on_round)
-                for rnd in range(last + 1, rounds + 1):
-                    masks = next_masks(trained_values, masks, rates, rnd, scope, joint)
-                    if summaries is not None:  # the round's mask and the trained magnitudes it was cut from
-                        summaries.write_masks(rnd, masks, trained_values)
-                    records: dict[str, Any] = {}
-                    assign_weights(net, theta_k)
-                    pruner.set_masks(masks)
-                    records["ticket"] = record(run("ticket", rnd, start), f"seed {seed} round {rnd} ticket")
-                    trained_values = pruned_values()
-                    random_masks = None
-                    if "reinit" in controls:
-                        assign_weights(net, model_weights(fresh(10_000 + 100 * seed + rnd)))
-                        pruner.set_masks(masks)
-                        records["reinit"] = record(run("reinit", rnd, start), f"seed {seed} round {rnd} reinit")
-                    if "random" in controls:
-                        rng = np.random.default_rng([seed, rnd, 7])
-                        random_masks = {n: random_mask(m.shape, 1.0 - float(m.sum()) / m.size, rng) for n, m in masks.items()}
-                        assign_weights(net, theta_k)
-                        pruner.set_masks(random_masks)
-                        records["random"] = record(run("random", rnd, start), f"seed {seed} round {rnd} random")
-                    if out is not None:
-                        save_arrays(path(f"masks_round_{rnd}.npz"), masks)
-                        if random_masks is not None:
-                            save_arrays(path(f"random_masks_round_{rnd}.npz"), random_masks)
-                        save_arrays(path(f"trained_round_{rnd}.npz"), trained_values)
-                    _finish(folder, saved, seed, rnd, masks, layer_of, records, trained, on_round)
-                if summaries is not None:
-                    summaries.close()
+            try:
+                runner.run(tasks, lambda outcome: finished(outcome, bar), bar)
+            finally:
+                forget(token)
+                for st in state.values():
+                    if st["summaries"] is not None:
+                        st["summaries"].close()
     except KeyboardInterrupt:
         finished = sorted((key for key in saved if key[0] in seed_list and key[1] <= rounds),
                           key=lambda key: (seed_list.index(key[0]), key[1]))
@@ -529,7 +659,9 @@ def run_lottery(
 
     rows = sorted((saved[key] for key in saved if key[0] in seed_list and key[1] <= rounds),
                   key=lambda r: (seed_list.index(r["seed"]), r["round"]))
-    results = LotteryResults(config=config, rows=rows, out=None if out is None else os.fspath(out), trained=trained)
+    warn_failed("run_lottery", failures)
+    results = LotteryResults(config=config, rows=rows, out=None if out is None else os.fspath(out), trained=trained,
+                             failed=[f.failure() for f in failures])
     if out is not None and len(rows) == len(saved):  # never overwrite a longer run's records with a prefix
         results.written = results.save(out, plots=plots)
     return results
@@ -537,10 +669,13 @@ def run_lottery(
 
 def _finish(folder: RunFolder, saved: dict[tuple[int, int], dict[str, Any]], seed: int, rnd: int,
             masks: Mapping[str, np.ndarray], layer_of: Mapping[str, str], records: dict[str, Any],
-            trained: list[tuple[int, int]], on_round: Callable[[dict[str, Any]], None] | None) -> None:
-    """Record a finished round (after its arrays): results.json lists it, so a rerun resumes after it."""
+            trained: list[tuple[int, int]], on_round: Callable[[dict[str, Any]], None] | None,
+            failed: Mapping[str, str] | None = None) -> None:
+    """Record a finished round (after its arrays): results.json lists it, so a rerun resumes after it.
+    ``failed``: controls that failed on every attempt (``{kind: error}``; a rerun runs them again)."""
     frac, per_layer = remaining(masks, layer_of)
-    row = {"seed": seed, "round": rnd, "remaining": frac, "remaining_layers": per_layer, **records}
+    row = {"seed": seed, "round": rnd, "remaining": frac, "remaining_layers": per_layer, **records,
+           **({"failed": dict(failed)} if failed else {})}
     saved[(seed, rnd)] = row
     trained.append((seed, rnd))
     folder.commit(row, rows=sorted(saved.values(), key=lambda r: (r["seed"], r["round"])))
@@ -549,4 +684,4 @@ def _finish(folder: RunFolder, saved: dict[tuple[int, int], dict[str, Any]], see
 
 
 __all__ = ["CONTROLS", "KINDS", "LotteryResults", "check_controls", "check_rate", "check_seeds", "display_header",
-           "display_row", "next_masks", "parse_rewind", "remaining", "run_lottery"]
+           "display_row", "lottery_task", "next_masks", "parse_rewind", "remaining", "run_lottery"]

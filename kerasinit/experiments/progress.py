@@ -65,6 +65,13 @@ class Progress:
             self._ticked += n
             self._bar.advance(self._task, n)
 
+    def sweep(self, done: int, running: int, failed: int, waiting: int = 0) -> None:
+        """Name the state of a sweep whose tasks run elsewhere (Ray): trainings done, running, failed
+        (and waiting); the bar advances by each task's epochs as it finishes (:meth:`advance`)."""
+        if self.enabled:
+            self._bar.update(self._task, description=f"{done} done, {running} running",
+                             info=f"{failed} failed" + (f", {waiting} waiting" if waiting else ""))
+
     def callback(self) -> keras.callbacks.Callback | None:
         """A callback advancing the bar at each epoch end (no batch hooks: Keras keeps async dispatch)."""
         if not self.enabled:

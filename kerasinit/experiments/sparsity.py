@@ -38,7 +38,15 @@ import numpy as np
 
 from kerasinit._suggest import did_you_mean
 from kerasinit._validation import check_choice, check_int, check_real
-from kerasinit.experiments.datasets import load
+from kerasinit.experiments.datasets import Dataset, load
+from kerasinit.experiments.executor import (
+    Outcome,
+    Shared,
+    Task,
+    failure_notes,
+    resolve_executor,
+    warn_failed,
+)
 from kerasinit.experiments.lottery import OUTPUTS as LOTTERY_OUTPUTS
 from kerasinit.experiments.models import instantiate
 from kerasinit.experiments.progress import Progress
@@ -90,6 +98,8 @@ class AtInitResults:
     trained: list[tuple[str, float, int]] = field(default_factory=list)
     #: the files the call wrote to ``out`` at the end (empty: nothing rewritten, e.g. the folder holds more runs)
     written: list[str] = field(default_factory=list)
+    #: trainings that raised on every attempt (``executor="ray"``): ``{"task", "error", "attempts"}``, not in ``rows``
+    failed: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> list[dict[str, Any]]:
         """Mean and std over seeds of the test accuracy, per (method, sparsity) in run order."""
@@ -150,6 +160,7 @@ class AtInitResults:
                                  f"(update_every {c.get('update_every')} > end_step {r.get('end_step')}): it trained "
                                  "as static")
         notes += status_notes([r.get("status", "ok") for r in self.rows])
+        notes += failure_notes(self.failed)
         for r in sorted(self.lottery, key=lambda r: r["sparsity"]):
             notes.append(f"IMP ticket (run_lottery) at {100 * (1 - r['sparsity']):.3g}% weights: test acc "
                          + pm(r["test_accuracy_mean"], r["test_accuracy_std"], ".3f", n > 1))
@@ -178,7 +189,8 @@ class AtInitResults:
 
     def to_dict(self) -> dict[str, Any]:
         return finite({"experiment": "run_prune_at_init", "config": self.config, "rows": self.rows,
-                       "summary": self.summary(), "lottery": self.lottery})
+                       "summary": self.summary(), "lottery": self.lottery,
+                       **({"failed": self.failed} if self.failed else {})})
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -232,6 +244,7 @@ def run_prune_at_init(
     update_every: int = 100,
     drop_fraction: float = 0.3,
     drop_schedule: str = "cosine",
+    executor: Any = None,
 ) -> AtInitResults:
     """Prune fresh copies of ``model`` at initialization by each method and sparsity, train them, compare.
 
@@ -266,8 +279,15 @@ def run_prune_at_init(
     (``ChanceLevelWarning``). Ctrl-C keeps the finished runs (saved to ``out`` with
     ``config["interrupted"]``, no plot; a rerun resumes) and raises
     ``experiments.training.ExperimentInterrupted``.
+
+    ``executor``: where the trainings run (:mod:`kerasinit.experiments.executor`): ``None``/``"inprocess"``
+    one after the other here; ``"ray"`` (or a ``RayExecutor``) as parallel Ray tasks with the same numbers
+    and run folder; a training that fails on every attempt is listed in ``failed``, the notes and a
+    ``TaskFailedWarning`` (a rerun with the same ``out`` retries it). ``with_lottery``'s IMP run uses the
+    same executor.
     """
     owner = "run_prune_at_init"
+    runner = resolve_executor(executor)
     methods = default_methods() if methods is None else methods
     methods = [m.strip() if isinstance(m, str) else m for m in ([methods] if isinstance(methods, str) else methods)]
     allowed = [*SCORES, *(m for m in DYNAMIC if m not in SCORES)]
@@ -317,65 +337,39 @@ def run_prune_at_init(
 
     def document(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         everything = [*(r for key, r in saved.items() if key not in done), *done.values()]
-        return AtInitResults({**config, **(extra or {})}, everything).to_dict()
+        return AtInitResults({**config, **(extra or {})}, everything,
+                             failed=[f.failure() for f in failures]).to_dict()
+
+    shared_ds, shared_batch = Shared(ds), Shared(batch)
+    common = {"model": model, "ds": shared_ds, "model_options": model_options, "batch": shared_batch,
+              "distribution": distribution, "sparse_distribution": sparse_distribution, "iterations": iterations,
+              "ablation": ablation, "loss": chosen.loss, "epochs": epochs, "batch_size": batch_size,
+              "optimizer": optimizer, "learning_rate": learning_rate, "tensorboard": tensorboard,
+              "update_every": update_every, "drop_fraction": drop_fraction, "drop_schedule": drop_schedule}
+    tasks = [Task(f"{method} {sparsity:g} seed {seed}", "kerasinit.experiments.sparsity:prune_task",
+                  {**common, "method": method, "sparsity": sparsity, "seed": seed}, key=(method, sparsity, seed),
+                  epochs=epochs, order=(i,)) for i, (method, sparsity, seed) in enumerate(wanted)
+             if (method, sparsity, seed) not in done]
+    failures: list[Outcome] = []
+
+    def finished(outcome: Outcome, bar: Progress) -> None:
+        method, sparsity, seed = outcome.task.key
+        if not outcome.ok:
+            failures.append(outcome)
+            return
+        row = outcome.value
+        bar.note(f"test acc {row['test_accuracy']:.3f}")
+        if row["status"] == "stalled" and not any(r["status"] == "stalled" for r in done.values()):
+            warn_chance_level(f"run_prune_at_init: the training of {method} at sparsity {sparsity:g} "
+                              f"seed {seed}", row["test_accuracy"], ds.chance, chosen,
+                              ["the sparsity (a layer pruned empty or nearly so)"], stacklevel=6)
+        done[(method, sparsity, seed)] = row
+        results.trained.append((method, sparsity, seed))
+        folder.commit(row, document=None if out is None else document())
 
     with Progress(progress, total=len(wanted) * epochs, done=len(done) * epochs) as bar:
         try:
-            tick = bar.callback()
-            for method, sparsity, seed in wanted:
-                if (method, sparsity, seed) in done:
-                    continue
-                bar.describe(f"{method} {sparsity:g} seed {seed}", epochs=epochs)
-                start = time.perf_counter()
-                net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
-                callbacks = [tick] if tick is not None else []
-                sparse = None
-                if method in dynamic:  # sparse training: random masks now, moved (rigl, set) in the same fit
-                    sparse = SparseTraining(method, sparsity, distribution=sparse_distribution, update_every=update_every,
-                                            drop_fraction=drop_fraction, drop_schedule=drop_schedule, seed=seed,
-                                            data=(ds.x_train, ds.y_train) if method == "rigl" else None,
-                                            batch_size=batch_size if method == "rigl" else None,
-                                            loss=chosen.loss).build(net)
-                    pruner = sparse.pruner
-                    callbacks.append(sparse)
-                else:
-                    pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
-                                           distribution=distribution, seed=seed,
-                                           iterations=iterations if SCORES[method].iterative else None,
-                                           ablation=ablation, loss=chosen.loss)
-                assert pruner is not None
-                collapsed = list(pruner.collapsed) if sparse is None else []  # random masks keep >= 1 per weight
-                summaries = None
-                if tensorboard is not None:  # the masks at step 0 (at init: fixed through training)
-                    summaries = PruningSummaries(os.path.join(os.fspath(tensorboard), f"{method}_{sparsity:g}_seed_{seed}"),
-                                                 owner="run_prune_at_init")
-                    summaries.write_masks(0, pruner.get_masks())
-                try:
-                    run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
-                                learning_rate=learning_rate, loss=chosen.loss, callbacks=callbacks)
-                    if summaries is not None and sparse is not None:  # where the dynamic masks ended
-                        summaries.write_masks(run.steps, pruner.get_masks())
-                finally:
-                    if summaries is not None:
-                        summaries.close()
-                bar.note(f"test acc {run.test_accuracy:.3f}")
-                status = run.status(ds.chance)
-                if status == "stalled" and not any(r["status"] == "stalled" for r in done.values()):
-                    warn_chance_level(f"run_prune_at_init: the training of {method} at sparsity {sparsity:g} "
-                                      f"seed {seed}", run.test_accuracy, ds.chance, chosen,
-                                      ["the sparsity (a layer pruned empty or nearly so)"])
-                row = {"method": method, "family": family(method), "sparsity": sparsity, "seed": seed,
-                       "achieved_sparsity": round(pruner.sparsity, 6), "test_accuracy": run.test_accuracy,
-                       "final_test_accuracy": run.final_test_accuracy, "collapsed_layers": collapsed,
-                       "hessian": None if sparse is not None else pruner.scores.hessian, "diverged": run.diverged,
-                       "status": status, "seconds": round(time.perf_counter() - start, 3),
-                       "distribution": _distribution_name(sparse_distribution if sparse is not None else distribution),
-                       **_final_masks(pruner),
-                       "mask_updates": 0 if sparse is None else len({h["step"] for h in sparse.history}),
-                       "end_step": None if sparse is None else sparse.end_step}
-                done[(method, sparsity, seed)] = row
-                results.trained.append((method, sparsity, seed))
-                folder.commit(row, document=None if out is None else document())
+            runner.run(tasks, lambda outcome: finished(outcome, bar), bar)
             if with_lottery:
                 from kerasinit.experiments.lottery import run_lottery
 
@@ -383,7 +377,7 @@ def run_prune_at_init(
                 tickets = run_lottery(model, ds, optimizer=optimizer, learning_rate=learning_rate, loss=loss, epochs=epochs,
                                       batch_size=batch_size, rounds=rounds, rate=0.5, controls=[], seeds=seeds,
                                       model_options=model_options, plots=False, resume=resume,
-                                      out=None if out is None else folder.path("lottery"))
+                                      out=None if out is None else folder.path("lottery"), executor=runner)
         except KeyboardInterrupt:
             what = f"after {len(done)} of {len(wanted)} trainings" + (" (during the IMP reference run)"
                                                                       if len(done) == len(wanted) else "")
@@ -391,7 +385,9 @@ def run_prune_at_init(
                 raise ExperimentInterrupted(what) from None
             atomic_write(folder.path("results.json"), json.dumps(finite(document({"interrupted": what})), indent=2))
             raise ExperimentInterrupted(what, folder.out, resumable=True) from None
-    results.rows = [done[key] for key in wanted]
+    results.rows = [done[key] for key in wanted if key in done]
+    results.failed = [f.failure() for f in failures]
+    warn_failed("run_prune_at_init", failures)
     if with_lottery:
         results.lottery = [{"sparsity": 1.0 - float(r["remaining"]), "test_accuracy_mean": float(r["ticket_test_accuracy_mean"]),
                             "test_accuracy_std": float(r["ticket_test_accuracy_std"])}
@@ -399,6 +395,55 @@ def run_prune_at_init(
     if out is not None and set(saved) <= set(wanted):  # never drop runs of a larger earlier call from the folder
         results.written = results.save(folder.out, plots=plots)
     return results
+
+
+def prune_task(model: Any, ds: Dataset, method: str, sparsity: float, seed: int, *, model_options: Any, batch: Any,
+               distribution: Any, sparse_distribution: Any, iterations: int | None, ablation: Any, loss: Any,
+               epochs: int, batch_size: int, optimizer: Any, learning_rate: float, tensorboard: Any,
+               update_every: int, drop_fraction: float, drop_schedule: str,
+               callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """One (method, sparsity, seed) of :func:`run_prune_at_init` as an executor task: a fresh copy drawn with
+    ``seed``, pruned at initialization (or given :class:`SparseTraining`), trained; its row."""
+    start = time.perf_counter()
+    net = instantiate(model, ds.input_shape, ds.n_classes, seed, model_options)
+    callbacks = list(callbacks)
+    sparse = None
+    if method in DYNAMIC and method not in SCORES:  # sparse training: random masks now, moved (rigl, set) in the fit
+        sparse = SparseTraining(method, sparsity, distribution=sparse_distribution, update_every=update_every,
+                                drop_fraction=drop_fraction, drop_schedule=drop_schedule, seed=seed,
+                                data=(ds.x_train, ds.y_train) if method == "rigl" else None,
+                                batch_size=batch_size if method == "rigl" else None, loss=loss).build(net)
+        pruner = sparse.pruner
+        callbacks.append(sparse)
+    else:
+        pruner = prune_at_init(net, sparsity, method, batch if SCORES[method].needs_data else None,
+                               distribution=distribution, seed=seed,
+                               iterations=iterations if SCORES[method].iterative else None,
+                               ablation=ablation, loss=loss)
+    assert pruner is not None
+    collapsed = list(pruner.collapsed) if sparse is None else []  # random masks keep >= 1 per weight
+    summaries = None
+    if tensorboard is not None:  # the masks at step 0 (at init: fixed through training)
+        summaries = PruningSummaries(os.path.join(os.fspath(tensorboard), f"{method}_{sparsity:g}_seed_{seed}"),
+                                     owner="run_prune_at_init")
+        summaries.write_masks(0, pruner.get_masks())
+    try:
+        run = train(net, ds, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=optimizer,
+                    learning_rate=learning_rate, loss=loss, callbacks=callbacks)
+        if summaries is not None and sparse is not None:  # where the dynamic masks ended
+            summaries.write_masks(run.steps, pruner.get_masks())
+    finally:
+        if summaries is not None:
+            summaries.close()
+    return {"method": method, "family": family(method), "sparsity": sparsity, "seed": seed,
+            "achieved_sparsity": round(pruner.sparsity, 6), "test_accuracy": run.test_accuracy,
+            "final_test_accuracy": run.final_test_accuracy, "collapsed_layers": collapsed,
+            "hessian": None if sparse is not None else pruner.scores.hessian, "diverged": run.diverged,
+            "status": run.status(ds.chance), "seconds": round(time.perf_counter() - start, 3),
+            "distribution": _distribution_name(sparse_distribution if sparse is not None else distribution),
+            **_final_masks(pruner),
+            "mask_updates": 0 if sparse is None else len({h["step"] for h in sparse.history}),
+            "end_step": None if sparse is None else sparse.end_step}
 
 
 #: settings that must match to resume a run from its folder (``methods``, ``sparsities``, ``seeds`` may change)
@@ -433,4 +478,4 @@ def _final_masks(pruner: Any) -> dict[str, Any]:
     return {"layers": layers, "leaked": leaked}
 
 
-__all__ = ["AtInitResults", "run_prune_at_init"]
+__all__ = ["AtInitResults", "prune_task", "run_prune_at_init"]
