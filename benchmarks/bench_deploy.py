@@ -53,6 +53,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--runs", type=int, default=30, help="invokes per timing")
     parser.add_argument("--size", type=int, default=96, help="MobileNetV2 input size")
+    parser.add_argument("--predict-only", action="store_true",
+                        help="only Keras predict of the dense and shrunk models (for --backend jax|torch: no TFLite)")
     parser.add_argument("--smoke", action="store_true", help="tiny models, one repeat (checks the script runs)")
     return parser.parse_args(argv)
 
@@ -222,37 +224,38 @@ def main() -> dict:
             rows: dict[str, dict[str, Any]] = {}
             contents: dict[str, bytes] = {}
             variants = kerasinit_variants(name, args.smoke, args.size)
-            dense_weights = [np.asarray(keras.ops.convert_to_numpy(w)) for w in variants["dense"][0].weights]
-            for variant, (m, shrink) in variants.items():
-                path = os.path.join(tmp, f"{name}_{variant}.tflite")
-                report = export(m, path, shrink=shrink, tolerance=1e-4)
-                with open(path, "rb") as f:
-                    contents[f"kerasinit/{variant}"] = f.read()
-                rows[f"kerasinit/{variant}"] = {"bytes": report.bytes, "gzip_bytes": report.gzip_bytes,
-                                                "nonzero_weights": report.nonzeros, "weights": report.parameters,
-                                                "sparse_layers": len(report.sparse_layers),
-                                                "stored_sparse": sum(str(r["stored"]).startswith("sparse")
-                                                                     for r in report.layers)}
-                result["xnnpack"] = report.xnnpack
-            if args.backend == "tensorflow":
-                for variant in ("dense", "unstructured_80", "block_80"):
-                    try:
-                        content = tfmot_tflite(name, variant, args.smoke, args.size, dense_weights)
-                    except ValueError as exc:  # e.g. PruneForLatencyOnXNNPack refusing tf_keras's MobileNetV2
-                        result.setdefault("tfmot_refused", {})[f"{name}/{variant}"] = " ".join(str(exc).split())[:300]
-                        continue
-                    path = os.path.join(tmp, f"{name}_tfmot_{variant}.tflite")
-                    with open(path, "wb") as f:
-                        f.write(content)
-                    contents[f"tfmot/{variant}"] = content
-                    rows[f"tfmot/{variant}"] = {"bytes": len(content), "gzip_bytes": tflite.gzip_size(path)}
-            for key, timing in time_tflite(contents, repeats, runs).items():  # every variant of one model interleaved
-                rows[key].update(timing)
-            dense = rows["kerasinit/dense"]
-            for row in rows.values():
-                row["gzip_over_dense"] = row["gzip_bytes"] / dense["gzip_bytes"]
-                for t in (1, 2):
-                    row[f"latency_over_dense_{t}_thread"] = row[f"tflite_ms_{t}_thread"] / dense[f"tflite_ms_{t}_thread"]
+            if not args.predict_only:  # the exports, TFMOT and LiteRT timings
+                dense_weights = [np.asarray(keras.ops.convert_to_numpy(w)) for w in variants["dense"][0].weights]
+                for variant, (m, shrink) in variants.items():
+                    path = os.path.join(tmp, f"{name}_{variant}.tflite")
+                    report = export(m, path, shrink=shrink, tolerance=1e-4)
+                    with open(path, "rb") as f:
+                        contents[f"kerasinit/{variant}"] = f.read()
+                    rows[f"kerasinit/{variant}"] = {"bytes": report.bytes, "gzip_bytes": report.gzip_bytes,
+                                                    "nonzero_weights": report.nonzeros, "weights": report.parameters,
+                                                    "sparse_layers": len(report.sparse_layers),
+                                                    "stored_sparse": sum(str(r["stored"]).startswith("sparse")
+                                                                         for r in report.layers)}
+                    result["xnnpack"] = report.xnnpack
+                if args.backend == "tensorflow":
+                    for variant in ("dense", "unstructured_80", "block_80"):
+                        try:
+                            content = tfmot_tflite(name, variant, args.smoke, args.size, dense_weights)
+                        except ValueError as exc:  # e.g. PruneForLatencyOnXNNPack refusing tf_keras's MobileNetV2
+                            result.setdefault("tfmot_refused", {})[f"{name}/{variant}"] = " ".join(str(exc).split())[:300]
+                            continue
+                        path = os.path.join(tmp, f"{name}_tfmot_{variant}.tflite")
+                        with open(path, "wb") as f:
+                            f.write(content)
+                        contents[f"tfmot/{variant}"] = content
+                        rows[f"tfmot/{variant}"] = {"bytes": len(content), "gzip_bytes": tflite.gzip_size(path)}
+                for key, timing in time_tflite(contents, repeats, runs).items():  # every variant of one model interleaved
+                    rows[key].update(timing)
+                dense = rows["kerasinit/dense"]
+                for row in rows.values():
+                    row["gzip_over_dense"] = row["gzip_bytes"] / dense["gzip_bytes"]
+                    for t in (1, 2):
+                        row[f"latency_over_dense_{t}_thread"] = row[f"tflite_ms_{t}_thread"] / dense[f"tflite_ms_{t}_thread"]
             from kerasinit.pruning import strip
 
             shrunk = strip(variants["channels_50_shrunk"][0], shrink=True)
