@@ -47,3 +47,15 @@ def test_prune_jax_custom_loop_example():
     assert "mask updates at steps [0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200]" in proc.stdout
     total = next(line for line in proc.stdout.splitlines() if line.strip().startswith("total"))
     assert abs(float(total.split()[-4]) - 0.9) < 0.005 and total.split()[-3:] == ["False", "0", "True"]
+
+
+def test_rigl_vs_static_example(tmp_path):
+    out = run_example("rigl_vs_static.py", "--quick", "--dataset", "digits", "--out", str(tmp_path / "runs"),
+                      "--figure", str(tmp_path / "f.png"))
+    assert "digits: lenet_300_100, 90% sparsity, ERK" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line.strip().startswith(("rigl ", "static ")) and "−" not in line}
+    assert set(rows) == {"rigl", "static"}
+    for row in rows.values():  # per-seed accuracies of a trained network, far above chance (0.1)
+        assert all(0.5 < float(v) <= 1.0 for v in row[1:4]), row
+    assert (tmp_path / "f.png").exists()
