@@ -41,6 +41,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _batches import torch_batches  # noqa: E402
 
 from kerasinit.pruning.sparse_training import SparseTraining  # noqa: E402
 
@@ -68,21 +69,6 @@ def lenet(seed: int) -> keras.Model:
                              + [keras.layers.Dense(SIZES[-1])])
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
-
-
-def torch_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> object:
-    """The same batches as a ``torch`` ``DataLoader`` that cycles through tensors made once."""
-    import torch
-
-    batches = [(torch.from_numpy(x[i:i + batch_size]), torch.from_numpy(y[i:i + batch_size]))
-               for i in range(0, len(x), batch_size)]
-
-    class Cycle(torch.utils.data.IterableDataset):
-        def __iter__(self):  # noqa: ANN204
-            while True:
-                yield from batches
-
-    return torch.utils.data.DataLoader(Cycle(), batch_size=None)
 
 
 def main(argv: list[str] | None = None) -> dict:
