@@ -27,6 +27,7 @@ def test_every_name_the_command_accepts_resolves():
 
 def test_the_commands_sparse_training_names_are_the_librarys():
     from kerasinit.pruning import sparse_training
+    from kerasinit.pruning.scores.base import RESERVED
 
-    assert names.SPARSE_TRAINING == sparse_training.METHODS
+    assert names.SPARSE_TRAINING == sparse_training.METHODS == RESERVED
     assert sorted(names.DROP_SCHEDULES) == sorted(sparse_training.DROP_SCHEDULES)

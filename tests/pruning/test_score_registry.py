@@ -98,3 +98,14 @@ def test_register_score_refuses_bad_arguments(position_score):
     with pytest.raises(ValueError, match=r"`method` must be one of \['magnitude', 'random', 'snip', 'grasp', 'synflow', "
                                          r"'by_position'\]"):
         prune_at_init(model, 0.5, "nope")
+
+
+@pytest.mark.parametrize("name", ["rigl", "set", "static"])
+def test_a_score_may_not_take_a_sparse_training_methods_name(name):
+    """run_prune_at_init reads rigl/set/static as SparseTraining methods: a score by that name would be shadowed."""
+    with pytest.raises(ValueError, match=f"argument `name` '{name}' is a sparse-training method"):
+        @register_score(name, needs_data=False)
+        class Shadow(Score):
+            def compute(self, masked):  # noqa: ANN001, ANN201
+                return masked
+    assert name not in SCORES

@@ -115,6 +115,11 @@ class Score:
 SCORES: dict[str, type[Score]] = {}
 
 
+#: the dynamic sparse-training methods (:data:`kerasinit.pruning.sparse_training.METHODS`): ``run_prune_at_init``
+#: and ``kerasinit prune-at-init`` read these names as methods, so no score may take them
+RESERVED = ("rigl", "set", "static")
+
+
 def register_score(name: str, *, needs_data: bool, iterations: int = 1, iterative: bool = True,
                    options: Iterable[str] = ()) -> Callable[[S], S]:
     """Class decorator: register a :class:`Score` subclass under ``name`` (JaxPruner's ``ALGORITHM_REGISTRY``).
@@ -125,6 +130,10 @@ def register_score(name: str, *, needs_data: bool, iterations: int = 1, iterativ
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"register_score: argument `name` must be an identifier string; received {name!r}.")
+    if name in RESERVED:
+        raise ValueError(f"register_score: argument `name` {name!r} is a sparse-training method (one of "
+                         f"{', '.join(RESERVED)}: SparseTraining), which run_prune_at_init would run instead of the "
+                         f"score; choose another name.")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"register_score: argument `iterations` must be an int >= 1; received {iterations!r}.")
 
