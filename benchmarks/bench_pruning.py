@@ -52,7 +52,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402  (Keras 3 first: TFMOT's import sets TF_USE_LEGACY_KERAS for tf.keras only)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _batches import torch_batches  # noqa: E402
+from _lenet import SIZES, lenet, torch_batches  # noqa: E402
 
 from kerasinit import pruning  # noqa: E402
 
@@ -61,15 +61,7 @@ if WITH_TFMOT:
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
-SIZES = (784, 300, 100, 10)
 
-
-def keras3_model(seed: int) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((SIZES[0],))] + [keras.layers.Dense(n, activation="relu") for n in SIZES[1:-1]]
-                             + [keras.layers.Dense(SIZES[-1])])
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
 
 
 def tf_keras_model(seed: int, frequency: int | None, end_step: int) -> tf_keras.Model:
@@ -107,15 +99,15 @@ def main(argv: list[str] | None = None) -> dict:
     # Identical models differ by up to ±3% in step time from one instance to the next (buffer
     # placement; an A/A test of 4 dense instances gave 0.99-1.04), so each frequency-100 and dense
     # variant is measured on several instances; the frequency-1 ratios (2-10x) need only one.
-    builders = {"keras3_dense": lambda: (keras3_model(0), [])}
+    builders = {"keras3_dense": lambda: (lenet(0), [])}
     if WITH_TFMOT:
         builders["tf_keras_dense"] = lambda: (tf_keras_model(0, None, end_step), [])
     for f in (100, 1):
         schedule = pruning.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=end_step, frequency=f)
-        builders[f"keras3_pruned_f{f}"] = lambda s=schedule: (keras3_model(0), [pruning.PruningCallback(s)])
+        builders[f"keras3_pruned_f{f}"] = lambda s=schedule: (lenet(0), [pruning.PruningCallback(s)])
         if f == 1:  # the default weighs compiling against the host updates (pruning.break_even); both paths forced
-            builders["keras3_pruned_f1_host"] = lambda s=schedule: (keras3_model(0), [pruning.PruningCallback(s, in_graph=False)])
-            builders["keras3_pruned_f1_in_step"] = lambda s=schedule: (keras3_model(0), [pruning.PruningCallback(s, in_graph=True)])
+            builders["keras3_pruned_f1_host"] = lambda s=schedule: (lenet(0), [pruning.PruningCallback(s, in_graph=False)])
+            builders["keras3_pruned_f1_in_step"] = lambda s=schedule: (lenet(0), [pruning.PruningCallback(s, in_graph=True)])
         if WITH_TFMOT:
             builders[f"tfmot_pruned_f{f}"] = lambda f=f: (tf_keras_model(0, f, end_step),
                                                           [tfmot.sparsity.keras.UpdatePruningStep()])

@@ -41,11 +41,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _batches import torch_batches  # noqa: E402
+from _lenet import SIZES, lenet, torch_batches  # noqa: E402
 
 from kerasinit.pruning.sparse_training import SparseTraining  # noqa: E402
 
-SIZES = (784, 300, 100, 10)
 SPARSITY = 0.9
 UPDATE_EVERY = 100
 
@@ -62,13 +61,6 @@ class TimedSparseTraining(SparseTraining):
         super()._update(step, batch)
         self.update_seconds.append(time.perf_counter() - start)
 
-
-def lenet(seed: int) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((SIZES[0],))] + [keras.layers.Dense(n, activation="relu") for n in SIZES[1:-1]]
-                             + [keras.layers.Dense(SIZES[-1])])
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
 
 
 def main(argv: list[str] | None = None) -> dict:
