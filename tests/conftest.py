@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -92,4 +93,25 @@ def run_python(code: str, *args: str, timeout: int = 300) -> str:
     return proc.stdout
 
 
-__all__ = ["ALL_CLASSES", "RANDOM_CLASSES", "example", "kerasinit", "run_python", "supports", "to_np"]
+#: the installed command, and a wrapper that runs it in-process and reports whether Keras (or a backend) was
+#: imported (``LOADED=`` on stderr): refusals must come before Keras loads
+CLI_SCRIPT = str(Path(sys.executable).with_name("kerasinit"))
+CLI_PROBE = """
+import sys
+import kerasinit.cli
+code = kerasinit.cli.main(sys.argv[1:])
+loaded = sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules)
+print("LOADED=" + ",".join(loaded), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_kerasinit(*argv: str, cwd: Path | None = None, probe: bool = False,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``kerasinit ARGV`` in a subprocess (``probe``: through :data:`CLI_PROBE`); ``env`` adds variables."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    cmd = [sys.executable, "-c", CLI_PROBE, *argv] if probe else [CLI_SCRIPT, *argv]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
+
+
+__all__ = ["ALL_CLASSES", "RANDOM_CLASSES", "example", "kerasinit", "run_kerasinit", "run_python", "supports", "to_np"]

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import pytest
+from conftest import run_kerasinit
 
 from kerasinit.pruning import prune
 
-SCRIPT = str(Path(sys.executable).with_name("kerasinit"))
-PROBE = """
-import sys
-import kerasinit.cli
-code = kerasinit.cli.main(sys.argv[1:])
-loaded = sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules)
-print("LOADED=" + ",".join(loaded), file=sys.stderr)
-sys.exit(code)
-"""
-
 
 def kerasinit(*argv: str, probe: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    cmd = [sys.executable, "-c", PROBE, *argv] if probe else [SCRIPT, *argv]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    return run_kerasinit(*argv, probe=probe, env={"KERAS_BACKEND": "tensorflow"})
 
 
 def refused(proc: subprocess.CompletedProcess) -> str:

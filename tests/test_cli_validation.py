@@ -7,29 +7,15 @@ rejection time itself is measured by ``benchmarks/bench_cli.py``, not here).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-SCRIPT = str(Path(sys.executable).with_name("kerasinit"))
-#: a wrapper printing, after the command, whether Keras (or a backend) was imported
-PROBE = """
-import sys
-import kerasinit.cli
-code = kerasinit.cli.main(sys.argv[1:])
-loaded = sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules)
-print("LOADED=" + ",".join(loaded), file=sys.stderr)
-sys.exit(code)
-"""
+from conftest import run_kerasinit
 
 
 def kerasinit(*argv: str, cwd: Path | None = None, probe: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-c", PROBE, *argv] if probe else [SCRIPT, *argv]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
+    return run_kerasinit(*argv, cwd=cwd, probe=probe)
 
 
 def refused(proc: subprocess.CompletedProcess) -> str:
