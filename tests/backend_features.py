@@ -400,8 +400,12 @@ def check_prune_in_step() -> str:
 
     x, y = _data()
 
-    def train(in_graph: bool):  # noqa: ANN202
+    def train(in_graph: bool, tied: bool = False):  # noqa: ANN202
         model = _mlp()
+        if tied:  # every magnitude equal and frozen: each update cuts through ties (top_k's order among them
+            for v in model.trainable_variables:  # differs between backends; the host keeps the lowest indices)
+                v.assign(np.full(v.shape, 0.5, "float32"))
+            model.optimizer.learning_rate.assign(0.0)
         schedule = pruning.PolynomialDecay(0.0, 0.9, begin_step=0, end_step=20, frequency=1)
         callback, seen = pruning.PruningCallback(schedule, in_graph=in_graph), []
 
@@ -419,7 +423,9 @@ def check_prune_in_step() -> str:
     assert callback._plan is not None  # noqa: SLF001
     assert all(np.array_equal(a[k], b[k]) for a, b in zip(host, step, strict=True) for k in a)
     assert all(np.array_equal(a, b) for a, b in zip(host_weights, step_weights, strict=True))
-    return f"{len(step)} steps, same masks at each; sparsity {callback.pruner.sparsity:.3f}"
+    tied_host, tied_step = train(False, tied=True)[0], train(True, tied=True)[0]
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(tied_host, tied_step, strict=True) for k in a)
+    return f"{len(step)} steps, same masks at each (and with every weight tied); sparsity {callback.pruner.sparsity:.3f}"
 
 
 def check_prune_no_retrace() -> str:
