@@ -106,16 +106,23 @@ class WeightPlan:
     def refresh(self) -> None:
         """Host: the kept count and the ``C`` smallest survivors from the current weight and mask.
 
-        The selection partitions the survivors only (the pruned entries, most of the tensor late in a
-        schedule, are not): 1.6 ms instead of 3.0 ms for LeNet-300-100's first kernel at 46% sparsity. A
-        set longer than the survivors is filled with pruned entries (they read as +inf in the step).
+        The set is found among the survivors under a cut-off: the magnitude 1.25 ``C`` survivors deep in a
+        strided sample of ~4,096 of them, then one partition of those below it (the whole survivors' when the
+        cut-off falls short). 0.34 ms instead of 3.0 ms (a partition of the whole tensor, pruned entries as
+        +inf) for LeNet-300-100's first kernel at 46% sparsity; the same set. A set longer than the survivors
+        is filled with pruned entries (they read as +inf in the step).
         """
         mask = to_numpy(self.mask.variable).reshape(-1).astype(bool, copy=False)
         survivors = np.flatnonzero(mask)
         c = self.candidates
         if c < survivors.size:
-            magnitudes = np.abs(to_numpy(self.weight.variable).reshape(-1)[survivors].astype("float32", copy=False))
-            index = survivors[np.argpartition(magnitudes, c - 1)[:c]]
+            magnitudes = np.abs(to_numpy(self.weight.variable).reshape(-1).astype("float32", copy=False))
+            stride = max(1, survivors.size // 4096)
+            sample = magnitudes[survivors[::stride]]
+            j = min(sample.size - 1, int(np.ceil(1.25 * c / stride)))
+            below = np.flatnonzero(mask & (magnitudes <= np.partition(sample, j)[j]))
+            pool = below if below.size >= c else survivors
+            index = pool[np.argpartition(magnitudes[pool], c - 1)[:c]]
         else:
             index = np.concatenate([survivors, np.flatnonzero(~mask)[: c - survivors.size]])
         self.cand.assign(index.astype("int32"))

@@ -137,3 +137,35 @@ def test_in_graph_errors_name_the_reason():
     fixed = pruning.Pruner(model)
     with pytest.raises(ValueError, match="no schedule"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[pruning.PruningCallback(pruner=fixed, in_graph=True)])
+
+
+@pytest.mark.parametrize("spread", ["uniform", "misleading-sample"])
+def test_candidate_refresh_holds_the_smallest_survivors(spread):
+    from kerasinit.pruning.incremental import IncrementalPlan
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((300,)), keras.layers.Dense(200, name="a"), keras.layers.Dense(3, name="c")])
+    model.compile("adam", "mse")
+    schedule = pruning.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=400, frequency=1)
+    pruner = pruning.Pruner(model, schedule)
+    rng = np.random.default_rng(1)
+    kernel = model.get_layer("a").kernel
+    values = rng.uniform(-1, 1, kernel.shape).astype("float32")
+    mask = rng.random(kernel.shape) > 0.4
+    if spread == "misleading-sample":  # the smallest magnitudes sit exactly where the refresh samples the survivors:
+        survivors = np.flatnonzero(mask)  # its cut-off then holds too few of them and it partitions them all
+        flat = np.full(values.size, 0.5, "float32")
+        flat[survivors[:: max(1, survivors.size // 4096)]] = rng.uniform(0, 1e-3, survivors[:: max(1, survivors.size // 4096)].size)
+        values = flat.reshape(values.shape)
+    kernel.assign(values)
+    pruner.masks["a/kernel"].assign(mask)
+    plan = IncrementalPlan(pruner, schedule, model.optimizer)
+    weight_plan = next(p for p in plan.plans if p.weight.name == "a/kernel")
+    plan.refresh()
+    chosen = to_numpy(weight_plan.cand)
+    c = weight_plan.candidates
+    assert c < mask.sum() and len(set(chosen.tolist())) == c
+    magnitudes = np.where(mask, np.abs(values), np.inf).reshape(-1)
+    assert mask.reshape(-1)[chosen].all()  # survivors only
+    assert magnitudes[chosen].max() == np.sort(magnitudes)[c - 1]  # the c smallest (up to ties at the c-th)
+    assert int(to_numpy(weight_plan.kept)) == int(mask.sum())
