@@ -12,7 +12,8 @@ differentiated weights passed as arguments (:mod:`kerasinit.backend.functional`)
   backward pass. Gradients w.r.t. layer outputs are not offered (they would need the graph cut at
   every tracked layer).
 * ``is_traced``: whether a value reaches a compiled step as state (a tracer) or was baked into it.
-* ``compile_function``: ``jax.jit`` of a function of arrays (LSUV's per-layer programs).
+* ``compile_function``: ``jax.jit`` of a function of arrays (LSUV's per-layer programs, compiled without
+  LLVM's optimisation passes: they run a few times each).
 """
 
 from __future__ import annotations
@@ -86,6 +87,18 @@ def is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
-def compile_function(fn: Any) -> Any:
-    """``fn`` (arrays and lists of arrays in, arrays out) as one jit-compiled program."""
+#: XLA options for programs that run a handful of times (LSUV's layer programs): the CPU backend's code
+#: generation without LLVM's optimisation passes, ~18 ms a program instead of ~30-40 ms on this project's
+#: 2-core benchmark machine (convolutions and matmuls call the same runtime kernels either way)
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def compile_function(fn: Any, run_few_times: bool = False) -> Any:
+    """``fn`` (arrays and lists of arrays in, arrays out) as one jit-compiled program; ``run_few_times``
+    compiles it faster and runs it slower (:data:`FAST_COMPILE`)."""
+    if run_few_times:
+        try:
+            return jax.jit(fn, compiler_options=FAST_COMPILE)
+        except TypeError:  # a JAX without per-program compiler options
+            pass
     return jax.jit(fn)

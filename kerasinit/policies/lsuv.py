@@ -104,7 +104,7 @@ class _LayerProgram:
             args = keras.tree.pack_sequence_as(x, leaves)
             return clone.stateless_call(trainable, non_trainable, args, **kwargs)[0]
 
-        self.run = module("LSUV's compiled layer programs").compile_function(run)
+        self.run = module("LSUV's compiled layer programs").compile_function(run, run_few_times=True)
 
     def __call__(self, layer: keras.layers.Layer, x: Any) -> Any:
         return self.run(keras.tree.flatten(x), [v.value for v in layer.trainable_variables],
