@@ -1,6 +1,7 @@
 """The LeNet-300-100 fixtures of the step-time benchmarks (bench_pruning, bench_sparse_training): the Keras 3
-model, and PyTorch batches (tf.data batches cost as much as the step itself on PyTorch, so the same batches
-come from a DataLoader over tensors made once). Import after Keras (the benchmarks pick its backend first)."""
+model, and PyTorch and JAX batches (tf.data batches cost as much as the step itself on PyTorch and made JAX's
+step time swing from fit to fit, so the same batches come from tensors made once). Import after Keras (the
+benchmarks pick its backend first)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,16 @@ def torch_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> object:
                 yield from batches
 
     return torch.utils.data.DataLoader(Cycle(), batch_size=None)
+
+
+def jax_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> object:
+    """The same batches as a generator that cycles through JAX arrays made once."""
+    import jax.numpy as jnp
+
+    batches = [(jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+
+    def cycle():  # noqa: ANN202
+        while True:
+            yield from batches
+
+    return cycle()

@@ -13,9 +13,11 @@ run, at ``frequency`` 100 and 1. Variants, all in one process so that they inter
   (TensorFlow backend only: TFMOT needs tf_keras).
 
 ``--backend jax|torch|tensorflow`` picks Keras's backend for the native variants. The data are a
-repeating ``tf.data`` pipeline on TensorFlow and JAX; on PyTorch, converting ``tf.data`` batches cost
+repeating ``tf.data`` pipeline on TensorFlow; on PyTorch, converting ``tf.data`` batches cost
 as much as the step itself (12.7 ms per step against 5.9 ms inside it, in steps of ~4.2 ms), so the
-same batches come from a ``torch`` ``DataLoader`` over tensors made once (6.5 ms vs 6.0 ms).
+same batches come from a ``torch`` ``DataLoader`` over tensors made once (6.5 ms vs 6.0 ms); on JAX
+from a generator cycling through JAX arrays made once (through ``tf.data`` a dense step swung
+between 1.8 and 3.1 ms from one fit to the next, against 1.33-1.40 ms).
 
 Identical models differ by up to ±3% in step time from one instance to the next (on a loaded VM by
 up to 30%), so the dense and frequency-100 variants are each built ``--instances`` times (default 3)
@@ -52,7 +54,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402  (Keras 3 first: TFMOT's import sets TF_USE_LEGACY_KERAS for tf.keras only)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _lenet import SIZES, lenet, torch_batches  # noqa: E402
+from _lenet import SIZES, jax_batches, lenet, torch_batches  # noqa: E402
 
 from kerasinit import pruning  # noqa: E402
 
@@ -94,6 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
     data = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(args.batch_size).prefetch(2)
     if args.backend == "torch":  # tf.data -> torch conversion costs ~7 ms per batch here, as much as the step
         data = torch_batches(x, y, args.batch_size)
+    elif args.backend == "jax":  # tf.data -> JAX swung between 1.8 and 3.1 ms per dense step here (1.33-1.40 ms)
+        data = jax_batches(x, y, args.batch_size)
     end_step = (args.repeats + 1) * args.steps  # the schedule rises over the whole run
 
     # Identical models differ by up to ±3% in step time from one instance to the next (buffer
