@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     ratios, per_repeat = {}, {}
     for f in (100, 1):
         for pruned, dense in ((f"keras3_pruned_f{f}", "keras3_dense"), (f"tfmot_pruned_f{f}", "tf_keras_dense"),
-                              (f"keras3_pruned_f{f}_host", "keras3_dense")):
+                              (f"keras3_pruned_f{f}_host", "keras3_dense"), (f"keras3_pruned_f{f}_in_step", "keras3_dense")):
             if pruned not in builders:
                 continue
             ratios[pruned] = median[pruned] / median[dense]
