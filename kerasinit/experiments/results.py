@@ -14,7 +14,7 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -114,7 +114,8 @@ class RunFolder:
     """A resumable experiment folder (``out=None``: nothing is written, nothing resumes).
 
     ``out`` is checked first (:func:`check_out`). ``keys``: settings that must match a saved run
-    to resume it; a mismatch raises :class:`RunFolderConflict`. ``experiment``: the experiment's
+    to resume it, or a function of the saved rows that returns them (settings that only some rows
+    depend on); a mismatch raises :class:`RunFolderConflict`. ``experiment``: the experiment's
     name, saved in ``results.json`` (a folder of another experiment is a conflict on
     ``"experiment"``). ``rows_key``: where ``results.json`` lists the finished rows. ``resume=False``
     starts over: ``results.json`` and the files matching ``outputs`` (glob patterns relative to
@@ -124,7 +125,8 @@ class RunFolder:
     setting had in folders written before it existed (a key missing there is compared as its default).
     """
 
-    def __init__(self, out: str | os.PathLike[str] | None, config: dict[str, Any], keys: Sequence[str],
+    def __init__(self, out: str | os.PathLike[str] | None, config: dict[str, Any],
+                 keys: Sequence[str] | Callable[[list[dict[str, Any]]], Sequence[str]],
                  resume: bool = True, *, experiment: str | None = None, rows_key: str = "rows",
                  outputs: Sequence[str] = (), defaults: Mapping[str, Any] | None = None) -> None:
         self.out = check_out(out)
@@ -151,6 +153,8 @@ class RunFolder:
                 experiment is not None and found is not None and found != experiment):
             raise RunFolderConflict(self.out, {"experiment": (found or "another experiment", experiment)})
         before = {**finite(dict(defaults or {})), **saved["config"]}
+        if callable(keys):
+            keys = keys(list(saved[rows_key]))
         diff = {k: (before.get(k), finite(config.get(k))) for k in keys if before.get(k) != finite(config.get(k))}
         if diff:
             raise RunFolderConflict(self.out, diff)

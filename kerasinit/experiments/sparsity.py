@@ -327,8 +327,7 @@ def run_prune_at_init(
               "optimizer": optimizer, "learning_rate": learning_rate, "loss": chosen.name,
               "loss_source": chosen.source, "model_options": dict(model_options or {}), "update_every": update_every,
               "drop_fraction": drop_fraction, "drop_schedule": drop_schedule}
-    folder = RunFolder(out, config, RESUME_KEYS, resume, experiment="run_prune_at_init", outputs=OUTPUTS,
-                       defaults=SPARSE_DEFAULTS)
+    folder = RunFolder(out, config, _resume_keys, resume, experiment="run_prune_at_init", outputs=OUTPUTS)
     saved = {_key(r): {"family": AT_INIT, **r} for r in folder.rows}  # rows written before the family column
     wanted = [(method, float(sparsity), seed) for method in methods for sparsity in sparsities for seed in seeds]
     done = {key: saved[key] for key in wanted if key in saved}
@@ -449,8 +448,15 @@ def prune_task(model: Any, ds: Dataset, method: str, sparsity: float, seed: int,
 #: settings that must match to resume a run from its folder (``methods``, ``sparsities``, ``seeds`` may change)
 RESUME_KEYS = ("model", "model_options", "dataset", "distribution", "ablation", "iterations", "score_samples", "epochs",
                "batch_size", "optimizer", "learning_rate", "loss", "update_every", "drop_fraction", "drop_schedule")
-#: a folder written before the sparse-training methods existed ran none of them: any of their settings resumes it
-SPARSE_DEFAULTS = {"update_every": 100, "drop_fraction": 0.3, "drop_schedule": "cosine"}
+#: settings only the sparse-training rows depend on: compared only when the folder holds such rows (a folder of
+#: scores alone, or one written before the sparse-training methods existed, resumes under any of them)
+SPARSE_KEYS = ("update_every", "drop_fraction", "drop_schedule")
+
+
+def _resume_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The settings a folder with these finished ``rows`` must share with a call to resume it."""
+    dynamic = any(row.get("method") in DYNAMIC for row in rows)
+    return RESUME_KEYS if dynamic else tuple(k for k in RESUME_KEYS if k not in SPARSE_KEYS)
 #: what a run writes in its folder (deleted, with results.json, when ``resume=False`` starts over)
 OUTPUTS = ("runs.csv", "accuracy_vs_sparsity.png", "*.tmp", *(f"lottery/{name}" for name in LOTTERY_OUTPUTS),
            "lottery/results.json")

@@ -101,3 +101,21 @@ def test_bad_method_names_and_settings_are_refused_before_training(digits):
         run_prune_at_init("mlp", digits, ["set"], [0.9], drop_fraction=1.5, **RUN)
     with pytest.raises(ValueError, match="argument `drop_schedule`.*'cosine'"):
         run_prune_at_init("mlp", digits, ["set"], [0.9], drop_schedule="cos", **RUN)
+
+
+def test_sparse_settings_bind_a_folder_only_once_it_holds_sparse_training_rows(digits, tmp_path):
+    from kerasinit.experiments.results import RunFolderConflict
+
+    scores = run_prune_at_init("mlp", digits, ["snip"], [0.9], seeds=[0], distribution="uniform", out=tmp_path, **RUN)
+    # the folder holds scores alone: other RigL settings resume it (the snip row is read back, not retrained)
+    mixed = run_prune_at_init("mlp", digits, ["snip", "rigl"], [0.9], seeds=[0], distribution="uniform", out=tmp_path,
+                              **{**RUN, "update_every": 4, "drop_fraction": 0.5})
+    assert [r["method"] for r in mixed.rows] == ["snip", "rigl"]
+    assert mixed.trained == [("rigl", 0.9, 0)]
+    assert mixed.rows[0]["test_accuracy"] == scores.rows[0]["test_accuracy"]
+    assert mixed.rows[1]["mask_updates"] == 6  # every 4 steps from 4 to 24 (end_step 26)
+    # now it holds a RigL row trained every 4 steps: a call with other sparse settings would mislabel it
+    for changed in ({"update_every": 5}, {"drop_fraction": 0.3}, {"drop_schedule": "linear"}):
+        with pytest.raises(RunFolderConflict, match=next(iter(changed))):
+            run_prune_at_init("mlp", digits, ["snip"], [0.9], seeds=[0], distribution="uniform", out=tmp_path,
+                              **{**RUN, "update_every": 4, "drop_fraction": 0.5, **changed})
