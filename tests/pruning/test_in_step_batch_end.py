@@ -20,6 +20,10 @@ from kerasinit import pruning
 from kerasinit._arrays import to_numpy
 
 SCHEDULE = pruning.PolynomialDecay(0.1, 0.7, 0, 7, 3, 1)  # an update at every step, in-step by default
+#: the in-process tests read the weights of a TensorFlow step; JAX's callbacks see them only after a state sync
+#: (its own test runs in a subprocess, below) and PyTorch's default is the host path (an eager step gains nothing)
+TENSORFLOW_STEP = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                     reason="in-process checks of TensorFlow's step (JAX: the subprocess test)")
 
 
 class BatchEnd(keras.callbacks.Callback):
@@ -63,6 +67,7 @@ def _fit(in_graph, observer=BatchEnd, first=False, extra=(), epochs=2):
     return callback, (seen.seen if seen is not None else None), [to_numpy(v) for v in model.weights]
 
 
+@TENSORFLOW_STEP
 def test_a_batch_end_callback_sees_the_host_paths_sparsity_at_every_batch():
     host, seen_h, weights_h = _fit(False)
     auto, seen_a, weights_a = _fit(None)
@@ -75,6 +80,7 @@ def test_a_batch_end_callback_sees_the_host_paths_sparsity_at_every_batch():
     assert "BatchEnd" in auto.path_reason and "on_train_batch_end" in auto.path_reason
 
 
+@TENSORFLOW_STEP
 def test_a_batch_begin_callback_listed_before_sees_the_host_paths_sparsity():
     _, seen_h, _ = _fit(False, BatchBegin, first=True)
     auto, seen_a, _ = _fit(None, BatchBegin, first=True)
@@ -84,12 +90,14 @@ def test_a_batch_begin_callback_listed_before_sees_the_host_paths_sparsity():
     assert after.path == "in_step"
 
 
+@TENSORFLOW_STEP
 def test_without_batch_observers_the_default_stays_in_step():
     quiet, _, _ = _fit(None, observer=None, extra=[keras.callbacks.ProgbarLogger(), keras.callbacks.TerminateOnNaN()])
     assert quiet.path == "in_step", quiet.path_reason
     assert "frequency 1" in quiet.path_reason
 
 
+@TENSORFLOW_STEP
 def test_a_callback_that_declares_it_reads_no_weights_per_batch_keeps_the_in_step_path():
     class Declared(BatchEnd):
         reads_batch_weights = False
@@ -98,6 +106,7 @@ def test_a_callback_that_declares_it_reads_no_weights_per_batch_keeps_the_in_ste
     assert callback.path == "in_step"
 
 
+@TENSORFLOW_STEP
 def test_checkpoints_observe_batches_only_when_they_save_per_batch(tmp_path):
     per_epoch = keras.callbacks.ModelCheckpoint(str(tmp_path / "e.weights.h5"), save_weights_only=True)
     callback, _, _ = _fit(None, observer=None, extra=[per_epoch])
@@ -107,6 +116,7 @@ def test_checkpoints_observe_batches_only_when_they_save_per_batch(tmp_path):
     assert callback.path == "host" and "ModelCheckpoint" in callback.path_reason
 
 
+@TENSORFLOW_STEP
 def test_forcing_in_graph_with_a_batch_observer_warns_once_naming_it():
     with pytest.warns(UserWarning, match=r"in_graph=True.*BatchEnd.*on_train_batch_end") as record:
         forced, seen_f, _ = _fit(True)
