@@ -121,14 +121,13 @@ class RunFolder:
     starts over: ``results.json`` and the files matching ``outputs`` (glob patterns relative to
     ``out``, what the experiment writes) are deleted, emptied sub-folders too; nothing else is
     touched. ``rows`` holds the finished rows read back; :meth:`commit` appends one and rewrites
-    ``results.json`` atomically (call it after the row's arrays are saved). ``defaults``: the value a
-    setting had in folders written before it existed (a key missing there is compared as its default).
+    ``results.json`` atomically (call it after the row's arrays are saved).
     """
 
     def __init__(self, out: str | os.PathLike[str] | None, config: dict[str, Any],
                  keys: Sequence[str] | Callable[[list[dict[str, Any]]], Sequence[str]],
                  resume: bool = True, *, experiment: str | None = None, rows_key: str = "rows",
-                 outputs: Sequence[str] = (), defaults: Mapping[str, Any] | None = None) -> None:
+                 outputs: Sequence[str] = ()) -> None:
         self.out = check_out(out)
         self.config = config
         self.experiment = experiment
@@ -152,7 +151,7 @@ class RunFolder:
         if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict) or rows_key not in saved or (
                 experiment is not None and found is not None and found != experiment):
             raise RunFolderConflict(self.out, {"experiment": (found or "another experiment", experiment)})
-        before = {**finite(dict(defaults or {})), **saved["config"]}
+        before = saved["config"]
         if callable(keys):
             keys = keys(list(saved[rows_key]))
         diff = {k: (before.get(k), finite(config.get(k))) for k in keys if before.get(k) != finite(config.get(k))}

@@ -457,6 +457,8 @@ def _resume_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
     """The settings a folder with these finished ``rows`` must share with a call to resume it."""
     dynamic = any(row.get("method") in DYNAMIC for row in rows)
     return RESUME_KEYS if dynamic else tuple(k for k in RESUME_KEYS if k not in SPARSE_KEYS)
+
+
 #: what a run writes in its folder (deleted, with results.json, when ``resume=False`` starts over)
 OUTPUTS = ("runs.csv", "accuracy_vs_sparsity.png", "*.tmp", *(f"lottery/{name}" for name in LOTTERY_OUTPUTS),
            "lottery/results.json")
